@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Install tinyrnn with its test extra into ./.venv (created if missing) and run the test suite:
+# the whole suite with the Numba kernels, then the kernel tests again with NUMBA_DISABLE_JIT=1
+# so the jitted source also runs as plain Python.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+.venv/bin/python -m pytest "$@"
+NUMBA_DISABLE_JIT=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_kernels.py

@@ -1,0 +1,7 @@
+"""The public ``tr.autograd`` namespace: user-defined ``Function``s, ``gradcheck``, anomaly mode."""
+
+from ..engine import Context, Function
+from .anomaly import detect_anomaly
+from .gradcheck import GradcheckError, gradcheck
+
+__all__ = ["Context", "Function", "GradcheckError", "detect_anomaly", "gradcheck"]

@@ -1,0 +1,234 @@
+"""The graph core shared by ``Tensor`` and ``Value``: the node protocol and the backward sweep.
+
+A graph is bipartite: data nodes (``Tensor``/``Value`` objects) and op contexts (``Context``, the
+``grad_fn`` of a node). Each non-leaf node points to the context that made it and to its output
+index there; each context points to its inputs (``parents``). Backward walks the contexts in
+reverse topological order with an explicit work list (never recursion), so graphs of any depth
+work: an unrolled sequence of 100,000 steps is an ordinary graph.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .mode import STATE
+
+
+class Node:
+    """Marker base of graph nodes. Subclasses provide, as attributes:
+
+    ``data`` (payload: ndarray or float), ``requires_grad`` (bool), ``_ctx`` (the ``Context``
+    that made the node, None for leaves), ``_idx`` (output index within ``_ctx``), ``_hooks``
+    (list of gradient hooks on a leaf, or None), ``name`` (label or None), and the methods
+    ``_from_op(payload, ctx, idx)`` (classmethod wrapping an op's result) and
+    ``_accumulate_grad(g)`` (adds ``g`` to the node's ``.grad``).
+    """
+
+    __slots__ = ()
+
+
+class Context:
+    """Per-call record of one op: what backward needs, and the edges of the graph.
+
+    ``save_for_backward``/``saved_tensors``/``needs_input_grad`` follow PyTorch. Users may set
+    other attributes on it inside ``forward``.
+    """
+
+    __slots__ = (
+        "fn",
+        "parents",
+        "needs_input_grad",
+        "saved_tensors",
+        "scope",
+        "n_out",
+        "out_meta",
+        "hooks",
+        "out_grads",
+        "freed",
+        "__dict__",
+    )
+
+    def __init__(self, fn: type, needs_input_grad: tuple[bool, ...]):
+        self.fn = fn
+        self.needs_input_grad = needs_input_grad
+        self.saved_tensors: tuple[Any, ...] | None = ()
+        self.parents: tuple[Any, ...] = ()
+        self.scope: tuple[str, ...] = ()
+        self.n_out = 1
+        self.out_meta: list[Any] | None = None
+        self.hooks: dict[int, list[Any]] | None = None
+        self.out_grads: list[Any] | None = None
+        self.freed = False
+
+    def save_for_backward(self, *items: Any) -> None:
+        """Keep arrays (or floats) for ``backward``; read them back from ``saved_tensors``."""
+        self.saved_tensors = items
+
+    @property
+    def name(self) -> str:
+        """The op's name (its Function class name)."""
+        return self.fn.__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.fn.__name__}Backward>"
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``grad`` down to ``shape``, undoing NumPy broadcasting (the one place this happens).
+
+    >>> unbroadcast(np.ones((2, 3, 4)), (3, 1)).tolist()
+    [[8.0], [8.0], [8.0]]
+    """
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return np.asarray(grad)
+
+
+def _fix_grad(ctx: Context, i: int, parent: Any, g: Any) -> Any:
+    """Bring op ``ctx``'s gradient for input ``i`` to the input's shape and dtype."""
+    pdata = parent.data
+    if not isinstance(pdata, np.ndarray):  # a scalar Value
+        return float(g)
+    if type(g) is not np.ndarray:
+        g = np.asarray(g, dtype=pdata.dtype)
+    if g.shape != pdata.shape:
+        g = unbroadcast(g, pdata.shape)
+        if g.shape != pdata.shape:
+            raise RuntimeError(
+                f"{ctx.fn.__name__}.backward returned a gradient of shape {g.shape} for input "
+                f"{i}, which has shape {pdata.shape}; expected a shape that broadcasts to it"
+            )
+    if g.dtype != pdata.dtype:
+        g = g.astype(pdata.dtype)
+    return g
+
+
+def _count_consumers(root: Context) -> dict[Context, int]:
+    """For each context reachable from ``root``, how many graph edges feed gradient into it."""
+    deps = {root: 0}
+    stack = [root]
+    while stack:
+        ctx = stack.pop()
+        for p, need in zip(ctx.parents, ctx.needs_input_grad):
+            if need and (pc := p._ctx) is not None:
+                if pc in deps:
+                    deps[pc] += 1
+                else:
+                    deps[pc] = 1
+                    stack.append(pc)
+    return deps
+
+
+def _zeros(ctx: Context, idx: int) -> Any:
+    meta = ctx.out_meta
+    if meta is None:
+        raise RuntimeError(f"{ctx.fn.__name__}: no gradient reached output {idx}")
+    shape, dtype = meta[idx]
+    return 0.0 if shape is None else np.zeros(shape, dtype)
+
+
+def _check_finite(ctx: Context, grads: tuple[Any, ...]) -> None:
+    for i, g in enumerate(grads):
+        if g is not None and not np.all(np.isfinite(g)):
+            shapes = [getattr(p, "shape", ()) for p in ctx.parents]
+            where = "/".join(ctx.scope) or "(no scope)"
+            raise RuntimeError(
+                f"detect_anomaly: {ctx.fn.__name__}.backward produced a non-finite gradient "
+                f"for input {i} in scope {where}; input shapes {shapes}"
+            )
+
+
+def backward(root: Any, gradient: Any, retain_graph: bool = False) -> None:
+    """Reverse-mode sweep from ``root`` seeded with ``gradient`` (same shape as ``root.data``).
+
+    Gradients of shared nodes are summed; leaves get ``.grad`` accumulated with ``+``. Without
+    ``retain_graph`` the saved arrays of every op visited are freed, and a second sweep through
+    them raises.
+    """
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward: element 0 of tensors does not require grad and does not have a grad_fn"
+        )
+    rctx = root._ctx
+    if rctx is None:
+        for hook in root._hooks or ():
+            out = hook(gradient)
+            gradient = gradient if out is None else out
+        root._accumulate_grad(gradient)
+        return
+    deps = _count_consumers(rctx)
+    buffers: dict[Context, list[Any]] = {rctx: [None] * rctx.n_out}
+    buffers[rctx][root._idx] = gradient
+    leaves: dict[int, list[Any]] = {}
+    ready = [rctx]
+    keep = STATE.keep_grads
+    anomaly = STATE.anomaly
+    while ready:
+        ctx = ready.pop()
+        gouts = buffers.pop(ctx)
+        if ctx.freed:
+            raise RuntimeError(
+                f"backward: trying to backward through the graph a second time (op "
+                f"{ctx.fn.__name__}, scope {'/'.join(ctx.scope) or '(none)'}): its saved arrays "
+                "were freed by the first backward; pass retain_graph=True to that one"
+            )
+        if ctx.hooks:
+            for idx, hooks in ctx.hooks.items():
+                if gouts[idx] is not None:
+                    for hook in hooks:
+                        out = hook(gouts[idx])
+                        gouts[idx] = gouts[idx] if out is None else out
+        if all(g is None for g in gouts):
+            grads: tuple[Any, ...] = (None,) * len(ctx.parents)
+        else:
+            if ctx.n_out > 1:
+                gouts = [_zeros(ctx, k) if g is None else g for k, g in enumerate(gouts)]
+            if keep:
+                ctx.out_grads = list(gouts)
+            grads = ctx.fn.backward(ctx, *gouts)
+            if not isinstance(grads, tuple):
+                grads = (grads,)
+            if len(grads) != len(ctx.parents):
+                raise RuntimeError(
+                    f"{ctx.fn.__name__}.backward returned {len(grads)} gradients; expected "
+                    f"{len(ctx.parents)} (one per forward input, None where not needed)"
+                )
+            if anomaly:
+                _check_finite(ctx, grads)
+        if not retain_graph:
+            ctx.saved_tensors = None
+            ctx.freed = True
+        for i, (p, g, need) in enumerate(zip(ctx.parents, grads, ctx.needs_input_grad)):
+            if not need:
+                continue
+            if g is not None:
+                g = _fix_grad(ctx, i, p, g)
+            pc = p._ctx
+            if pc is None:
+                if g is not None:
+                    entry = leaves.get(id(p))
+                    if entry is None:
+                        leaves[id(p)] = [p, g]
+                    else:
+                        entry[1] = entry[1] + g
+                continue
+            buf = buffers.get(pc)
+            if buf is None:
+                buf = buffers[pc] = [None] * pc.n_out
+            if g is not None:
+                old = buf[p._idx]
+                buf[p._idx] = g if old is None else old + g
+            deps[pc] -= 1
+            if deps[pc] == 0:
+                ready.append(pc)
+    for leaf, g in leaves.values():
+        for hook in leaf._hooks or ():
+            out = hook(g)
+            g = g if out is None else out
+        leaf._accumulate_grad(g)

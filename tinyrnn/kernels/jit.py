@@ -1,0 +1,290 @@
+"""Numba-jitted kernels, twins of ``reference.py`` (same names, signatures and results).
+
+Each kernel is one pass over memory with no temporaries. They are compiled on first call and
+cached on disk (``cache=True``); where the package folder cannot hold a cache and no other cache
+folder is writable, they are compiled in memory instead of failing at import.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+def _njit(fn):
+    """``numba.njit(cache=True)``, falling back to no cache where no cache locator is writable."""
+    try:
+        return numba.njit(cache=True)(fn)
+    except RuntimeError:
+        return numba.njit(cache=False)(fn)
+
+
+# ---- element-wise activations ----
+
+
+@_njit
+def sigmoid_fwd(x):
+    """y = 1 / (1 + exp(-x)), computed without overflow for large |x|."""
+    xf = x.ravel()
+    out = np.empty_like(xf)
+    for k in range(xf.size):
+        v = xf[k]
+        if v >= 0:
+            out[k] = 1.0 / (1.0 + np.exp(-v))
+        else:
+            e = np.exp(v)
+            out[k] = e / (1.0 + e)
+    return out.reshape(x.shape)
+
+
+@_njit
+def sigmoid_bwd(y, grad_output):
+    """dL/dx = g * y * (1 - y), from the saved output y."""
+    return grad_output * y * (1 - y)
+
+
+@_njit
+def tanh_fwd(x):
+    """y = tanh(x)."""
+    return np.tanh(x)
+
+
+@_njit
+def tanh_bwd(y, grad_output):
+    """dL/dx = g * (1 - y**2), from the saved output y."""
+    return grad_output * (1 - y * y)
+
+
+@_njit
+def relu_bwd(x, grad_output):
+    """dL/dx = g where x > 0, else 0 (0 at x == 0, as PyTorch)."""
+    xf = x.ravel()
+    gf = grad_output.ravel()
+    out = np.empty_like(gf)
+    for k in range(gf.size):
+        out[k] = gf[k] if xf[k] > 0 else 0
+    return out.reshape(grad_output.shape)
+
+
+# ---- row-wise softmax family (2-D, along the last axis) ----
+
+
+@_njit
+def log_softmax_fwd(x):
+    """y_ij = x_ij - max_j x_ij - log sum_j exp(x_ij - max_j x_ij)."""
+    B, C = x.shape
+    out = np.empty_like(x)
+    for b in range(B):
+        m = -np.inf
+        for j in range(C):
+            m = max(m, x[b, j])
+        if C == 0:
+            m = 0.0
+        s = 0.0
+        for j in range(C):
+            s += np.exp(x[b, j] - m)
+        lse = m + np.log(s)
+        for j in range(C):
+            out[b, j] = x[b, j] - lse
+    return out
+
+
+@_njit
+def log_softmax_bwd(y, grad_output):
+    """dL/dx = g - softmax(x) * sum_j g_ij, from the saved output y = log_softmax(x)."""
+    B, C = y.shape
+    out = np.empty_like(grad_output)
+    for b in range(B):
+        s = 0.0
+        for j in range(C):
+            s += grad_output[b, j]
+        for j in range(C):
+            out[b, j] = grad_output[b, j] - np.exp(y[b, j]) * s
+    return out
+
+
+@_njit
+def softmax_fwd(x):
+    """y_ij = exp(x_ij - max_j x_ij) / sum_j exp(x_ij - max_j x_ij)."""
+    B, C = x.shape
+    out = np.empty_like(x)
+    for b in range(B):
+        m = -np.inf
+        for j in range(C):
+            m = max(m, x[b, j])
+        s = 0.0
+        for j in range(C):
+            e = np.exp(x[b, j] - m)
+            out[b, j] = e
+            s += e
+        for j in range(C):
+            out[b, j] /= s
+    return out
+
+
+@_njit
+def softmax_bwd(y, grad_output):
+    """dL/dx = y * (g - sum_j g_ij y_ij), from the saved output y."""
+    B, C = y.shape
+    out = np.empty_like(grad_output)
+    for b in range(B):
+        s = 0.0
+        for j in range(C):
+            s += grad_output[b, j] * y[b, j]
+        for j in range(C):
+            out[b, j] = y[b, j] * (grad_output[b, j] - s)
+    return out
+
+
+@_njit
+def cross_entropy_fwd(x, target, ignore_index):
+    """Per-row loss -log softmax(x)[target] (0 for ignored rows) and the softmax probabilities.
+
+    x: (B, C) logits; target: (B,) int64 class ids. Returns (loss (B,), probs (B, C)).
+    """
+    B, C = x.shape
+    loss = np.zeros(B, dtype=x.dtype)
+    probs = np.empty_like(x)
+    for b in range(B):
+        m = -np.inf
+        for j in range(C):
+            m = max(m, x[b, j])
+        s = 0.0
+        for j in range(C):
+            s += np.exp(x[b, j] - m)
+        lse = m + np.log(s)
+        for j in range(C):
+            probs[b, j] = np.exp(x[b, j] - lse)
+        t = target[b]
+        if t != ignore_index:
+            loss[b] = lse - x[b, t]
+    return loss, probs
+
+
+@_njit
+def cross_entropy_bwd(probs, target, ignore_index, grad_rows):
+    """dL/dx_ij = g_i * (p_ij - [j == t_i]), and 0 on ignored rows. grad_rows: (B,)."""
+    B, C = probs.shape
+    dx = np.zeros_like(probs)
+    for b in range(B):
+        t = target[b]
+        if t == ignore_index:
+            continue
+        g = grad_rows[b]
+        for j in range(C):
+            dx[b, j] = g * probs[b, j]
+        dx[b, t] -= g
+    return dx
+
+
+# ---- fused recurrent cell steps ----
+
+
+@_njit
+def _sig(v):
+    if v >= 0:
+        return 1.0 / (1.0 + np.exp(-v))
+    e = np.exp(v)
+    return e / (1.0 + e)
+
+
+@_njit
+def lstm_cell_fwd(gates, c_prev):
+    """One LSTM step after the affine part. gates: (B, 4H) pre-activations in order i, f, g, o.
+
+    i, f, o = sigmoid(.), g = tanh(.); c = f * c_prev + i * g; h = o * tanh(c).
+    Returns (h, c, acts, tanh_c) with acts (B, 4H) the activated gates, saved for backward.
+    """
+    B, H = c_prev.shape
+    acts = np.empty_like(gates)
+    h = np.empty_like(c_prev)
+    c = np.empty_like(c_prev)
+    tanh_c = np.empty_like(c_prev)
+    for b in range(B):
+        for k in range(H):
+            i = _sig(gates[b, k])
+            f = _sig(gates[b, H + k])
+            g = np.tanh(gates[b, 2 * H + k])
+            o = _sig(gates[b, 3 * H + k])
+            acts[b, k] = i
+            acts[b, H + k] = f
+            acts[b, 2 * H + k] = g
+            acts[b, 3 * H + k] = o
+            cc = f * c_prev[b, k] + i * g
+            tc = np.tanh(cc)
+            c[b, k] = cc
+            tanh_c[b, k] = tc
+            h[b, k] = o * tc
+    return h, c, acts, tanh_c
+
+
+@_njit
+def lstm_cell_bwd(acts, c_prev, tanh_c, grad_h, grad_c):
+    """Backward of ``lstm_cell_fwd``: returns (grad_gates (B, 4H), grad_c_prev (B, H))."""
+    B, H = c_prev.shape
+    dgates = np.empty_like(acts)
+    dc_prev = np.empty_like(c_prev)
+    for b in range(B):
+        for k in range(H):
+            i = acts[b, k]
+            f = acts[b, H + k]
+            g = acts[b, 2 * H + k]
+            o = acts[b, 3 * H + k]
+            tc = tanh_c[b, k]
+            gh = grad_h[b, k]
+            dc = grad_c[b, k] + gh * o * (1 - tc * tc)
+            dgates[b, k] = dc * g * i * (1 - i)
+            dgates[b, H + k] = dc * c_prev[b, k] * f * (1 - f)
+            dgates[b, 2 * H + k] = dc * i * (1 - g * g)
+            dgates[b, 3 * H + k] = gh * tc * o * (1 - o)
+            dc_prev[b, k] = dc * f
+    return dgates, dc_prev
+
+
+@_njit
+def gru_cell_fwd(gi, gh, h_prev):
+    """One GRU step after the affine parts (PyTorch's formulation, gates r, z, n).
+
+    gi = x W_ih^T + b_ih and gh = h W_hh^T + b_hh, both (B, 3H).
+    r = sigmoid(gi_r + gh_r); z = sigmoid(gi_z + gh_z); n = tanh(gi_n + r * gh_n);
+    h = (1 - z) * n + z * h_prev. Returns (h, acts) with acts (B, 3H) = [r, z, n].
+    """
+    B, H = h_prev.shape
+    acts = np.empty_like(gi)
+    h = np.empty_like(h_prev)
+    for b in range(B):
+        for k in range(H):
+            r = _sig(gi[b, k] + gh[b, k])
+            z = _sig(gi[b, H + k] + gh[b, H + k])
+            n = np.tanh(gi[b, 2 * H + k] + r * gh[b, 2 * H + k])
+            acts[b, k] = r
+            acts[b, H + k] = z
+            acts[b, 2 * H + k] = n
+            h[b, k] = (1 - z) * n + z * h_prev[b, k]
+    return h, acts
+
+
+@_njit
+def gru_cell_bwd(acts, gh, h_prev, grad_h):
+    """Backward of ``gru_cell_fwd``: returns (grad_gi (B, 3H), grad_gh (B, 3H), grad_h_prev)."""
+    B, H = h_prev.shape
+    dgi = np.empty_like(acts)
+    dgh = np.empty_like(acts)
+    dh_prev = np.empty_like(h_prev)
+    for b in range(B):
+        for k in range(H):
+            r = acts[b, k]
+            z = acts[b, H + k]
+            n = acts[b, 2 * H + k]
+            g = grad_h[b, k]
+            dn = g * (1 - z) * (1 - n * n)
+            dz = g * (h_prev[b, k] - n) * z * (1 - z)
+            dr = dn * gh[b, 2 * H + k] * r * (1 - r)
+            dgi[b, k] = dr
+            dgi[b, H + k] = dz
+            dgi[b, 2 * H + k] = dn
+            dgh[b, k] = dr
+            dgh[b, H + k] = dz
+            dgh[b, 2 * H + k] = dn * r
+            dh_prev[b, k] = g * z
+    return dgi, dgh, dh_prev

@@ -1,0 +1,5 @@
+"""Neural-network building blocks: modules, layers, recurrent cells and layers, losses."""
+
+from .module import Module, ModuleList, Parameter, Sequential
+
+__all__ = ["Module", "ModuleList", "Parameter", "Sequential"]

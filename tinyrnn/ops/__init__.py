@@ -1,0 +1,1 @@
+"""Primitive ops: ``Function`` subclasses whose forward and backward work on NumPy arrays."""

@@ -1,0 +1,278 @@
+"""Element-wise ops with NumPy broadcasting. Gradients may have the output's shape: the engine
+sums them back to each input's shape, so no op here handles broadcasting itself."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import kernels as K
+from ..engine import Function
+
+
+def _broadcast_shape(op: str, a, b) -> None:
+    """Raise a clear error when the shapes of ``a`` and ``b`` do not broadcast."""
+    sa, sb = np.shape(a), np.shape(b)
+    try:
+        np.broadcast_shapes(sa, sb)
+    except ValueError:
+        raise ValueError(
+            f"{op}: shapes {sa} and {sb} cannot be broadcast together (each trailing dimension "
+            "must match or be 1)"
+        ) from None
+
+
+class Add(Function):
+    """z = x + y;  dz/dx = 1, dz/dy = 1"""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        try:
+            return x + y
+        except ValueError:
+            _broadcast_shape("add", x, y)
+            raise
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output, grad_output
+
+
+class Sub(Function):
+    """z = x - y;  dz/dx = 1, dz/dy = -1"""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        try:
+            return x - y
+        except ValueError:
+            _broadcast_shape("sub", x, y)
+            raise
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output, (-grad_output if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    """z = x * y;  dz/dx = y, dz/dy = x"""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        try:
+            return x * y
+        except ValueError:
+            _broadcast_shape("mul", x, y)
+            raise
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, y = ctx.saved_tensors
+        nx, ny = ctx.needs_input_grad
+        return (grad_output * y if nx else None), (grad_output * x if ny else None)
+
+
+class Div(Function):
+    """z = x / y;  dz/dx = 1 / y, dz/dy = -x / y**2"""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        try:
+            return x / y
+        except ValueError:
+            _broadcast_shape("div", x, y)
+            raise
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, y = ctx.saved_tensors
+        nx, ny = ctx.needs_input_grad
+        gx = grad_output / y if nx else None
+        gy = -grad_output * x / (y * y) if ny else None
+        return gx, gy
+
+
+class Pow(Function):
+    """z = x ** y;  dz/dx = y * x**(y-1), dz/dy = x**y * log(x)"""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        try:
+            z = x**y
+        except ValueError:
+            _broadcast_shape("pow", x, y)
+            raise
+        ctx.save_for_backward(x, y, z)
+        return z
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, y, z = ctx.saved_tensors
+        nx, ny = ctx.needs_input_grad
+        gx = grad_output * y * x ** (y - 1) if nx else None
+        gy = None
+        if ny:
+            # log(x) is undefined for x <= 0; PyTorch gives 0 where x == 0 and z == 0.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gy = grad_output * z * np.log(x)
+            gy = np.where((x == 0) & (np.asarray(y) >= 0), 0, gy)
+        return gx, gy
+
+
+class Neg(Function):
+    """y = -x;  dy/dx = -1"""
+
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return -grad_output
+
+
+class Exp(Function):
+    """y = exp(x);  dy/dx = y"""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = np.exp(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (y,) = ctx.saved_tensors
+        return grad_output * y
+
+
+class Log(Function):
+    """y = log(x);  dy/dx = 1 / x"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output / x
+
+
+class Sqrt(Function):
+    """y = sqrt(x);  dy/dx = 1 / (2 y)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        with np.errstate(invalid="ignore"):
+            y = np.sqrt(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (y,) = ctx.saved_tensors
+        with np.errstate(divide="ignore"):
+            return grad_output / (2 * y)
+
+
+class Abs(Function):
+    """y = |x|;  dy/dx = sign(x) (0 at x == 0, as PyTorch)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.abs(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * np.sign(x)
+
+
+class Tanh(Function):
+    """y = tanh(x);  dy/dx = 1 - y**2"""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = K.tanh_fwd(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (y,) = ctx.saved_tensors
+        return K.tanh_bwd(y, grad_output)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + exp(-x));  dy/dx = y (1 - y). Stable for large |x|."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = K.sigmoid_fwd(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (y,) = ctx.saved_tensors
+        return K.sigmoid_bwd(y, grad_output)
+
+
+class Relu(Function):
+    """y = max(x, 0);  dy/dx = 1 where x > 0 else 0"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return K.relu_bwd(x, grad_output)
+
+
+class Clamp(Function):
+    """y = min(max(x, lo), hi);  dy/dx = 1 where lo <= x <= hi else 0 (as PyTorch)"""
+
+    @staticmethod
+    def forward(ctx, x, lo=None, hi=None):
+        keep = np.ones(x.shape, dtype=bool)
+        if lo is not None:
+            keep &= x >= lo
+        if hi is not None:
+            keep &= x <= hi
+        ctx.save_for_backward(keep)
+        return np.clip(x, lo, hi).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (keep,) = ctx.saved_tensors
+        return grad_output * keep
+
+
+class Where(Function):
+    """z = where(cond, x, y);  dz/dx = cond, dz/dy = not cond (cond gets no gradient)"""
+
+    @staticmethod
+    def forward(ctx, cond, x, y):
+        ctx.save_for_backward(cond)
+        try:
+            return np.where(cond, x, y)
+        except ValueError:
+            _broadcast_shape("where", np.broadcast_shapes(np.shape(cond), np.shape(x)), y)
+            raise
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (cond,) = ctx.saved_tensors
+        _, nx, ny = ctx.needs_input_grad
+        zero = np.zeros((), grad_output.dtype)
+        gx = np.where(cond, grad_output, zero) if nx else None
+        gy = np.where(cond, zero, grad_output) if ny else None
+        return None, gx, gy

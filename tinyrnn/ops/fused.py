@@ -1,0 +1,123 @@
+"""Fused ops: several element-wise steps done in one kernel call, forward and backward.
+
+They exist for speed and numerical stability (log-softmax, cross-entropy) and for the
+gate-heavy recurrent cells, where one node per step replaces a dozen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import kernels as K
+from ..engine import Function
+
+
+def _rows(x: np.ndarray, dim: int) -> tuple[np.ndarray, int]:
+    """Move ``dim`` last and flatten the rest: a contiguous (rows, size) view for a kernel."""
+    nd = max(x.ndim, 1)
+    if not -nd <= dim < nd:
+        raise IndexError(f"dimension {dim} out of range for a tensor of shape {x.shape}")
+    d = dim % nd
+    if x.ndim == 0:
+        return x.reshape(1, 1), d
+    moved = np.moveaxis(x, d, -1)
+    return np.ascontiguousarray(moved).reshape(-1, x.shape[d]), d
+
+
+def _unrows(r: np.ndarray, shape: tuple[int, ...], d: int) -> np.ndarray:
+    if len(shape) == 0:
+        return r.reshape(())
+    moved = list(shape)
+    moved.append(moved.pop(d))
+    return np.moveaxis(r.reshape(moved), -1, d)
+
+
+class LogSoftmax(Function):
+    """y = x - logsumexp(x, dim);  dL/dx = g - softmax(x) * sum(g, dim)"""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        r, d = _rows(x, dim)
+        y = K.log_softmax_fwd(r)
+        ctx.save_for_backward(y, x.shape, d)
+        return _unrows(y, x.shape, d)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        y, shape, d = ctx.saved_tensors
+        g, _ = _rows(grad_output, d)
+        return _unrows(K.log_softmax_bwd(y, g), shape, d)
+
+
+class Softmax(Function):
+    """y = exp(x) / sum(exp(x), dim);  dL/dx = y * (g - sum(g * y, dim))"""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        r, d = _rows(x, dim)
+        y = K.softmax_fwd(r)
+        ctx.save_for_backward(y, x.shape, d)
+        return _unrows(y, x.shape, d)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        y, shape, d = ctx.saved_tensors
+        g, _ = _rows(grad_output, d)
+        return _unrows(K.softmax_bwd(y, g), shape, d)
+
+
+class CrossEntropyRows(Function):
+    """l_i = -log softmax(x_i)[t_i] (0 where t_i == ignore_index), for logits x (N, C);
+    dl_i/dx_i = softmax(x_i) - onehot(t_i)."""
+
+    @staticmethod
+    def forward(ctx, x, target, ignore_index=-100):
+        loss, probs = K.cross_entropy_fwd(np.ascontiguousarray(x), target, ignore_index)
+        ctx.save_for_backward(probs, target, ignore_index)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        probs, target, ignore_index = ctx.saved_tensors
+        g = np.ascontiguousarray(grad_output, dtype=probs.dtype)
+        return K.cross_entropy_bwd(probs, target, ignore_index, g), None
+
+
+class LSTMCellStep(Function):
+    """One LSTM step after its affine part: (h, c) from gates (B, 4H) in order i, f, g, o and
+    c_prev (B, H): c = f*c_prev + i*g, h = o*tanh(c). Backward in one kernel pass."""
+
+    @staticmethod
+    def forward(ctx, gates, c_prev):
+        gates = np.ascontiguousarray(gates)
+        c_prev = np.ascontiguousarray(c_prev, dtype=gates.dtype)
+        h, c, acts, tanh_c = K.lstm_cell_fwd(gates, c_prev)
+        ctx.save_for_backward(acts, c_prev, tanh_c)
+        return h, c
+
+    @staticmethod
+    def backward(ctx, grad_h, grad_c):
+        acts, c_prev, tanh_c = ctx.saved_tensors
+        dgates, dc_prev = K.lstm_cell_bwd(
+            acts, c_prev, tanh_c, np.ascontiguousarray(grad_h), np.ascontiguousarray(grad_c)
+        )
+        return dgates, dc_prev
+
+
+class GRUCellStep(Function):
+    """One GRU step after its affine parts: h from gi = x W_ih^T + b_ih, gh = h W_hh^T + b_hh
+    (both (B, 3H), gates r, z, n) and h_prev (B, H), as PyTorch's GRU."""
+
+    @staticmethod
+    def forward(ctx, gi, gh, h_prev):
+        gi = np.ascontiguousarray(gi)
+        gh = np.ascontiguousarray(gh, dtype=gi.dtype)
+        h_prev = np.ascontiguousarray(h_prev, dtype=gi.dtype)
+        h, acts = K.gru_cell_fwd(gi, gh, h_prev)
+        ctx.save_for_backward(acts, gh, h_prev)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        acts, gh, h_prev = ctx.saved_tensors
+        return K.gru_cell_bwd(acts, gh, h_prev, np.ascontiguousarray(grad_h))

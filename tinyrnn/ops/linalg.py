@@ -1,0 +1,59 @@
+"""Matrix product (NumPy's BLAS), with NumPy's ``matmul`` semantics for 1-D and batched operands."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine import Function
+
+
+class MatMul(Function):
+    """Z = X @ Y;  dL/dX = G @ Y^T, dL/dY = X^T @ G (1-D operands are promoted as in NumPy;
+    batch dimensions broadcast and the engine sums them back)."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        if x.ndim == 0 or y.ndim == 0:
+            raise ValueError(
+                f"matmul: both operands need at least 1 dimension, got shapes {x.shape} and "
+                f"{y.shape}"
+            )
+        kx = x.shape[-1]
+        ky = y.shape[-2] if y.ndim > 1 else y.shape[0]
+        if kx != ky:
+            raise ValueError(
+                f"matmul: shapes {x.shape} and {y.shape} are not aligned: the last dimension of "
+                f"the first ({kx}) must equal the {'second-to-last' if y.ndim > 1 else 'only'} "
+                f"dimension of the second ({ky})"
+            )
+        ctx.save_for_backward(x, y)
+        try:
+            return np.matmul(x, y)
+        except ValueError:
+            raise ValueError(
+                f"matmul: batch dimensions of shapes {x.shape} and {y.shape} do not broadcast"
+            ) from None
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, y = ctx.saved_tensors
+        nx, ny = ctx.needs_input_grad
+        if x.ndim == 1 and y.ndim == 1:  # inner product
+            return (grad_output * y if nx else None), (grad_output * x if ny else None)
+        x2 = x[None, :] if x.ndim == 1 else x
+        y2 = y[:, None] if y.ndim == 1 else y
+        g = grad_output
+        if x.ndim == 1:
+            g = np.expand_dims(g, -2)
+        if y.ndim == 1:
+            g = np.expand_dims(g, -1)
+        gx = gy = None
+        if nx:
+            gx = np.matmul(g, np.swapaxes(y2, -1, -2))
+            if x.ndim == 1:
+                gx = gx.reshape(gx.shape[:-2] + gx.shape[-1:])
+        if ny:
+            gy = np.matmul(np.swapaxes(x2, -1, -2), g)
+            if y.ndim == 1:
+                gy = gy.reshape(gy.shape[:-1])
+        return gx, gy

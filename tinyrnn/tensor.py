@@ -1,0 +1,655 @@
+"""``Tensor``: a NumPy array with a place in the autograd graph, and the tensor creation functions.
+
+Every differentiable method is sugar over one ``ops.<Op>.apply`` call or a composition of them;
+no gradient is written in this file.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections import namedtuple
+from collections.abc import Sequence
+from typing import Any, Callable
+
+import numpy as np
+
+from . import _dtype
+from ._random import generator
+from .engine import Node, backward, is_grad_enabled
+from .ops import elementwise as E
+from .ops import fused as Fu
+from .ops import linalg as L
+from .ops import movement as M
+from .ops import reduce as R
+
+MaxResult = namedtuple("MaxResult", ["values", "indices"])
+
+
+def _to_array(data: Any, dtype: Any = None, op: str = "tensor") -> np.ndarray:
+    """Convert user data to an ndarray with tinyrnn's dtype rules, or raise a clear error."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, (str, bytes)):
+        raise TypeError(f"{op}: cannot make a tensor from a string ({data!r})")
+    if isinstance(data, np.ndarray):
+        arr = data
+    else:
+        try:
+            arr = np.asarray(data)
+        except ValueError as e:
+            raise ValueError(
+                f"{op}: could not make a tensor from ragged or irregular data: expected nested "
+                f"sequences of equal lengths ({e})"
+            ) from None
+        if arr.dtype.kind == "f" and dtype is None:
+            arr = arr.astype(_dtype.get_default_dtype())
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{op}: complex data is not supported (got dtype {arr.dtype})")
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(
+            f"{op}: unsupported data of dtype {arr.dtype}: expected numbers, nested lists of "
+            "numbers or a NumPy array"
+        )
+    if arr.dtype.kind == "f" and arr.dtype not in _dtype._FLOATS and dtype is None:
+        arr = arr.astype(_dtype.get_default_dtype())
+    if dtype is not None:
+        arr = arr.astype(_dtype.to_dtype(dtype), copy=False)
+    return arr
+
+
+def _shape_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    if not all(isinstance(s, (int, np.integer)) and s >= 0 for s in shape):
+        raise ValueError(f"expected a shape of non-negative ints, got {shape}")
+    return tuple(int(s) for s in shape)
+
+
+def _index(index: Any) -> Any:
+    """Turn tensors inside an index into arrays (indices and masks carry no gradient)."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+class _HookHandle:
+    """Returned by ``register_hook``; ``remove()`` takes the hook off."""
+
+    def __init__(self, hooks: list[Any], fn: Any):
+        self._hooks, self._fn = hooks, fn
+
+    def remove(self) -> None:
+        if self._fn in self._hooks:
+            self._hooks.remove(self._fn)
+
+
+class Tensor(Node):
+    """An n-dimensional array that records the operations applied to it, for reverse-mode autograd.
+
+    Args:
+        data: numbers, nested lists or a NumPy array.
+        dtype: ``tr.float32`` (default for Python floats), ``tr.float64`` or an integer dtype.
+        requires_grad: record operations on this tensor so ``backward`` can fill ``.grad``.
+
+    >>> import tinyrnn as tr
+    >>> x = tr.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    >>> y = (x * x).sum()
+    >>> y.backward()
+    >>> x.grad.tolist()
+    [[2.0, 4.0], [6.0, 8.0]]
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_idx", "_hooks", "name", "__weakref__")
+    __array_priority__ = 1000  # make ndarray <op> Tensor defer to Tensor's reflected ops
+
+    def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False, name=None):
+        self.data = _to_array(data, dtype)
+        self.grad: Tensor | None = None
+        self._ctx = None
+        self._idx = 0
+        self._hooks: list[Any] | None = None
+        self.name = name
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _from_op(cls, payload: Any, ctx: Any, idx: int) -> Tensor:
+        t = object.__new__(Tensor)
+        if type(payload) is not np.ndarray:
+            payload = np.asarray(payload)
+        t.data = payload
+        t.grad = None
+        t._ctx = ctx
+        t._idx = idx
+        t._hooks = None
+        t.name = None
+        t.requires_grad = ctx is not None and payload.dtype.kind == "f"
+        return t
+
+    def _accumulate_grad(self, g: np.ndarray) -> None:
+        if self.grad is None:
+            self.grad = Tensor._from_op(np.array(g, dtype=self.data.dtype), None, 0)
+        else:
+            self.grad.data = self.grad.data + g
+
+    # ---- attributes ----
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def grad_fn(self) -> Any:
+        """The op context that made this tensor (None for leaves and untracked results)."""
+        return self._ctx
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def T(self) -> Tensor:
+        return self.permute(*reversed(range(self.ndim)))
+
+    def size(self, dim: int | None = None) -> Any:
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extra = ""
+        if self.data.dtype not in (_dtype.get_default_dtype(), _dtype.int64, _dtype.bool_):
+            extra += f", dtype={self.data.dtype}"
+        if self._ctx is not None:
+            extra += f", grad_fn=<{self._ctx.fn.__name__}Backward>"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(
+                f"bool: a tensor of shape {self.shape} has more than one value; use .any() or .all()"
+            )
+        return bool(self.data)
+
+    __hash__ = object.__hash__
+
+    # ---- conversion and graph control ----
+
+    def numpy(self) -> np.ndarray:
+        """The payload array (shared, not copied); raises if the tensor requires grad, as torch."""
+        return self.data
+
+    def item(self) -> Any:
+        if self.data.size != 1:
+            raise ValueError(
+                f"item: only a tensor with one element can be converted to a Python number; "
+                f"got shape {self.shape}"
+            )
+        return self.data.reshape(()).item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def detach(self) -> Tensor:
+        """A new leaf sharing this tensor's data, cut from the graph (no gradient flows back)."""
+        return Tensor._from_op(self.data, None, 0)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self.data.dtype.kind != "f":
+            raise RuntimeError(
+                f"requires_grad: only floating point tensors can require gradients; this one "
+                f"has dtype {self.data.dtype}"
+            )
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError("requires_grad_(False): only leaf tensors can be changed; use detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+        """Fill ``.grad`` of every leaf this tensor depends on with d(self)/d(leaf).
+
+        Args:
+            gradient: d(loss)/d(self), of this tensor's shape; may be omitted for one element.
+            retain_graph: keep the saved arrays so backward can run through the graph again.
+        """
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward: grad can be implicitly created only for scalar outputs; this "
+                    f"tensor has shape {self.shape}: pass gradient= of that shape"
+                )
+            g = np.ones(self.shape, dtype=self.data.dtype)
+        else:
+            g = _to_array(gradient, self.data.dtype, op="backward")
+            if g.shape != self.shape:
+                raise RuntimeError(
+                    f"backward: gradient has shape {g.shape} but the tensor has shape {self.shape}"
+                )
+        backward(self, g, retain_graph)
+
+    def register_hook(self, fn: Callable[[Tensor], Tensor | None]) -> _HookHandle:
+        """Call ``fn(grad)`` when this tensor's gradient is computed; a returned tensor replaces it.
+
+        >>> import tinyrnn as tr
+        >>> x = tr.ones(2, requires_grad=True)
+        >>> _ = x.register_hook(lambda g: g * 3)
+        >>> (x * 2).sum().backward(); x.grad.tolist()
+        [6.0, 6.0]
+        """
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
+
+        def hook(g: np.ndarray) -> np.ndarray | None:
+            out = fn(Tensor._from_op(g, None, 0))
+            return None if out is None else _to_array(out, g.dtype, op="hook")
+
+        if self._ctx is None:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        else:
+            if self._ctx.hooks is None:
+                self._ctx.hooks = {}
+            hooks = self._ctx.hooks.setdefault(self._idx, [])
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
+
+    def retain_grad(self) -> None:
+        """Keep the gradient of this non-leaf tensor in ``.grad`` after backward."""
+        if self._ctx is None:
+            return
+        ref = weakref.ref(self)
+
+        def keep(g: Tensor) -> None:
+            t = ref()
+            if t is not None:
+                t._accumulate_grad(g.data)
+
+        self.register_hook(keep)
+
+    def zero_(self) -> Tensor:
+        """Set every element to zero in place (for tensors that do not require grad, or grads)."""
+        if self.requires_grad and self._ctx is None and is_grad_enabled():
+            raise RuntimeError("zero_: a leaf that requires grad cannot be changed in place")
+        self.data[...] = 0
+        return self
+
+    # ---- casting ----
+
+    def to(self, dtype: Any) -> Tensor:
+        d = _dtype.to_dtype(dtype)
+        return self if d == self.dtype else M.Cast.apply(self, dtype=d)
+
+    def float(self) -> Tensor:
+        return self.to(_dtype.float32)
+
+    def double(self) -> Tensor:
+        return self.to(_dtype.float64)
+
+    def long(self) -> Tensor:
+        return self.to(_dtype.int64)
+
+    # ---- arithmetic ----
+
+    def __add__(self, other: Any) -> Tensor:
+        return E.Add.apply(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return E.Add.apply(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return E.Sub.apply(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return E.Sub.apply(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return E.Mul.apply(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return E.Mul.apply(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return E.Div.apply(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return E.Div.apply(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return E.Pow.apply(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return E.Pow.apply(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return L.MatMul.apply(self, _as_operand(other))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return L.MatMul.apply(_as_operand(other), self)
+
+    def __neg__(self) -> Tensor:
+        return E.Neg.apply(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    # comparisons give boolean tensors and carry no gradient
+    def _cmp(self, other: Any, fn: Callable[[Any, Any], Any]) -> Tensor:
+        o = other.data if isinstance(other, Tensor) else other
+        return Tensor._from_op(fn(self.data, o), None, 0)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._cmp(other, np.equal)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._cmp(other, np.not_equal)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return self._cmp(other, np.less)
+
+    def __le__(self, other: Any) -> Tensor:
+        return self._cmp(other, np.less_equal)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return self._cmp(other, np.greater)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return self._cmp(other, np.greater_equal)
+
+    def any(self) -> Tensor:
+        return Tensor._from_op(np.any(self.data), None, 0)
+
+    def all(self) -> Tensor:
+        return Tensor._from_op(np.all(self.data), None, 0)
+
+    # ---- element-wise functions ----
+
+    def exp(self) -> Tensor:
+        return E.Exp.apply(self)
+
+    def log(self) -> Tensor:
+        return E.Log.apply(self)
+
+    def sqrt(self) -> Tensor:
+        return E.Sqrt.apply(self)
+
+    def abs(self) -> Tensor:
+        return E.Abs.apply(self)
+
+    def tanh(self) -> Tensor:
+        return E.Tanh.apply(self)
+
+    def sigmoid(self) -> Tensor:
+        return E.Sigmoid.apply(self)
+
+    def relu(self) -> Tensor:
+        return E.Relu.apply(self)
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (PyTorch names)
+        """Limit values to [min, max]; the gradient passes where min <= x <= max."""
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must be given")
+        return E.Clamp.apply(self, lo=min, hi=max)
+
+    def softmax(self, dim: int) -> Tensor:
+        return Fu.Softmax.apply(self, dim=dim)
+
+    def log_softmax(self, dim: int) -> Tensor:
+        return Fu.LogSoftmax.apply(self, dim=dim)
+
+    # ---- reductions ----
+
+    def sum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return R.Sum.apply(self, dim=dim, keepdim=keepdim)
+
+    def mean(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """Average over ``dim`` (all elements when None): sum / count."""
+        if self.dtype.kind != "f":
+            raise TypeError(f"mean: expected a floating tensor, got dtype {self.dtype}")
+        axes = R._axes("mean", self.ndim, dim)
+        count = math.prod(self.shape[a] for a in axes)
+        return self.sum(dim, keepdim) * (1.0 / count if count else math.nan)
+
+    def max(self, dim: int | None = None, keepdim: bool = False) -> Any:
+        """Largest value; with ``dim``, the named tuple (values, indices) along it."""
+        return self._extreme(dim, keepdim, largest=True)
+
+    def min(self, dim: int | None = None, keepdim: bool = False) -> Any:
+        """Smallest value; with ``dim``, the named tuple (values, indices) along it."""
+        return self._extreme(dim, keepdim, largest=False)
+
+    def _extreme(self, dim: int | None, keepdim: bool, largest: bool) -> Any:
+        values = R.Max.apply(self, dim=dim, keepdim=keepdim, largest=largest)
+        if dim is None:
+            return values
+        idx = self.argmax(dim, keepdim) if largest else self.argmin(dim, keepdim)
+        return MaxResult(values, idx)
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return self._arg(np.argmax, dim, keepdim)
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return self._arg(np.argmin, dim, keepdim)
+
+    def _arg(self, fn: Any, dim: int | None, keepdim: bool) -> Tensor:
+        if dim is None:
+            return Tensor._from_op(np.asarray(fn(self.data), dtype=np.int64), None, 0)
+        (a,) = R._axes(fn.__name__, self.ndim, dim)
+        return Tensor._from_op(fn(self.data, axis=a, keepdims=keepdim).astype(np.int64), None, 0)
+
+    # ---- shape and movement ----
+
+    def reshape(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return M.Reshape.apply(self, shape=tuple(shape))
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        if self.ndim == 0:
+            return self.reshape(1)
+        s, e = start_dim % self.ndim, end_dim % self.ndim
+        return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1 :])
+
+    def permute(self, *dims: Any) -> Tensor:
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        return M.Permute.apply(self, dims=tuple(dims))
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        n = max(self.ndim, 1)
+        for d in (dim0, dim1):
+            if not -n <= d < n:
+                raise IndexError(f"transpose: dim {d} out of range for shape {self.shape}")
+        order = list(range(self.ndim))
+        order[dim0], order[dim1] = order[dim1], order[dim0]
+        return self.permute(*order)
+
+    def squeeze(self, dim: int | None = None) -> Tensor:
+        if dim is None:
+            return self.reshape(tuple(s for s in self.shape if s != 1))
+        (d,) = R._axes("squeeze", self.ndim, dim)
+        if self.ndim == 0 or self.shape[d] != 1:
+            return self
+        return self.reshape(self.shape[:d] + self.shape[d + 1 :])
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        n = self.ndim + 1
+        if not -n <= dim < n:
+            raise IndexError(f"unsqueeze: dim {dim} out of range for a result with {n} dims")
+        d = dim % n
+        return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return M.GetItem.apply(self, index=_index(index))
+
+    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        """Pieces of ``split_size_or_sections`` elements along ``dim`` (the last may be smaller),
+        or pieces of the listed sizes."""
+        (d,) = R._axes("split", self.ndim, dim)
+        n = self.shape[d]
+        if isinstance(split_size_or_sections, (int, np.integer)):
+            step = int(split_size_or_sections)
+            if step <= 0:
+                raise ValueError(f"split: split_size must be positive, got {step}")
+            sizes = [min(step, n - i) for i in range(0, n, step)] or [0]
+        else:
+            sizes = list(split_size_or_sections)
+            if sum(sizes) != n:
+                raise ValueError(
+                    f"split: sections {sizes} sum to {sum(sizes)} but dim {dim} has size {n}"
+                )
+        pieces, start = [], 0
+        for s in sizes:
+            index = (slice(None),) * d + (slice(start, start + s),)
+            pieces.append(self[index])
+            start += s
+        return tuple(pieces)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        """``chunks`` nearly equal pieces along ``dim`` (PyTorch's rule: size ceil(n / chunks))."""
+        if chunks <= 0:
+            raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+        (d,) = R._axes("chunk", self.ndim, dim)
+        return self.split(max(1, -(-self.shape[d] // chunks)), dim)
+
+
+def _as_operand(x: Any) -> Any:
+    """Matmul needs arrays on both sides: wrap plain data, keep tensors."""
+    return x if isinstance(x, Tensor) else _to_array(x, op="matmul")
+
+
+# ---- creation functions ----
+
+
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Make a tensor from data (always copied). Python floats give the default dtype.
+
+    >>> import tinyrnn as tr
+    >>> tr.tensor([1, 2]).dtype, tr.tensor([1.0]).dtype
+    (dtype('int64'), dtype('float32'))
+    """
+    return Tensor(np.array(_to_array(data, dtype), copy=True), None, requires_grad)
+
+
+def from_numpy(a: np.ndarray) -> Tensor:
+    """A tensor sharing memory with the NumPy array ``a`` (its dtype kept)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(a).__name__}")
+    return Tensor(_to_array(a, a.dtype if a.dtype.kind != "f" or a.dtype in _dtype._FLOATS else None))
+
+
+def _filled(fill: Callable[[tuple[int, ...], np.dtype], np.ndarray], shape, dtype, requires_grad):
+    d = _dtype.to_dtype(dtype) if dtype is not None else _dtype.get_default_dtype()
+    return Tensor(fill(_shape_args(shape), d), requires_grad=requires_grad)
+
+
+def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros. ``tr.zeros(2, 3)`` or ``tr.zeros((2, 3))``."""
+    return _filled(np.zeros, shape, dtype, requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones."""
+    return _filled(np.ones, shape, dtype, requires_grad)
+
+
+def empty(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor."""
+    return _filled(np.empty, shape, dtype, requires_grad)
+
+
+def full(size: Sequence[int], fill_value: float, dtype: Any = None, requires_grad=False) -> Tensor:
+    """A tensor of ``size`` filled with ``fill_value``."""
+    return _filled(lambda s, d: np.full(s, fill_value, d), (tuple(size),), dtype, requires_grad)
+
+
+def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return zeros(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return ones(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from the framework's generator (see ``tr.manual_seed``)."""
+    return _filled(
+        lambda s, d: generator().standard_normal(s).astype(d), shape, dtype, requires_grad
+    )
+
+
+def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) from the framework's generator."""
+    return _filled(lambda s, d: generator().random(s).astype(d), shape, dtype, requires_grad)
+
+
+def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
+    """Values from ``start`` to ``end`` (exclusive) by ``step``; ints give int64 as in PyTorch."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = _dtype.int64 if ints else _dtype.get_default_dtype()
+    return Tensor(np.arange(start, end, step, dtype=_dtype.to_dtype(dtype)))
+
+
+def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """The n x m identity matrix."""
+    d = _dtype.to_dtype(dtype) if dtype is not None else _dtype.get_default_dtype()
+    return Tensor(np.eye(n, m, dtype=d), requires_grad=requires_grad)
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors along an existing dimension."""
+    return M.Cat.apply(*_tensors("cat", tensors), dim=dim)
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors of equal shape along a new dimension."""
+    return M.Stack.apply(*_tensors("stack", tensors), dim=dim)
+
+
+def _tensors(op: str, tensors: Sequence[Any]) -> list[Tensor]:
+    if isinstance(tensors, Tensor) or not len(tensors):
+        raise TypeError(f"{op}: expected a non-empty list or tuple of tensors")
+    return [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+
+
+def where(condition: Any, x: Any, y: Any) -> Tensor:
+    """Elements of ``x`` where ``condition`` holds, else of ``y``; the gradient follows the pick."""
+    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    if not isinstance(x, Tensor) and not isinstance(y, Tensor):
+        x = Tensor(x)
+    return E.Where.apply(cond.astype(bool, copy=False), x, y)
