@@ -7,7 +7,7 @@ Two front ends share one graph engine: ``Tensor`` (NumPy arrays, for real work) 
 >>> x = tr.tensor([1.0, -2.0], requires_grad=True)
 >>> (x.tanh() * x).sum().backward()
 >>> [round(g, 4) for g in x.grad.tolist()]
-[1.4615, -0.9963]
+[1.1816, -1.1053]
 """
 
 from __future__ import annotations
