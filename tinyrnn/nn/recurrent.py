@@ -1,0 +1,636 @@
+"""Time: running a cell over a sequence. ``Recurrent``, ``Bidirectional`` and ``RNN/LSTM/GRU``.
+
+Everything here reduces to one loop, ``unroll``: call the step function once per time step,
+inside ``tr.scope(f"{name}.t{t}")`` so graph pictures and anomaly reports can name the step, and
+mask finished sequences when lengths differ. Backpropagation through time is the engine's
+ordinary backward over the unrolled graph; nothing in this file computes a gradient.
+
+``RNN/LSTM/GRU`` stack such loops like PyTorch's layers: same arguments, parameter names
+(``weight_ih_l0``, ..., ``_reverse``), shapes, gate order and init, so a PyTorch ``state_dict``
+loads unchanged. Each direction of each layer runs through ``_RNNBase._run_direction``, the one
+place where a whole-sequence kernel can replace the per-step loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from typing import Any
+
+import numpy as np
+
+from .._dtype import get_default_dtype
+from .._random import generator
+from ..engine import Function, scope
+from ..tensor import Tensor, cat, stack, where
+from .cells import gru_step, lstm_step, rnn_step
+from .module import Module, Parameter
+
+State = Tensor | tuple[Tensor, ...]
+StepFn = Callable[[Tensor, Any], Any]
+
+__all__ = ["GRU", "LSTM", "RNN", "Bidirectional", "Recurrent", "unroll"]
+
+# A step probe (used by ``tr.autograd.stepcheck``) sees every step of every unroll: its
+# ``enter(name, t, state)`` may return a replacement state, and ``exit(name, t)`` runs after the
+# step. None in normal use.
+STEP_PROBE: ContextVar[Any] = ContextVar("tinyrnn_step_probe", default=None)
+
+_SKIP = "skip"  # a step where every sequence of the batch has already ended
+
+
+class _Unbind(Function):
+    """x (T, ...) -> T tensors x[0], ..., x[T-1] in one node; backward stacks the gradients
+    (the engine fills zeros for steps that got none)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return tuple(x[t] for t in range(x.shape[0]))
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        return np.stack(grad_outputs)
+
+
+def unbind_time(x: Tensor) -> list[Tensor]:
+    """Split a (T, ...) tensor into its T steps with a single graph node (not T slicing nodes,
+    whose backward would each allocate a full (T, ...) gradient).
+
+    >>> import tinyrnn as tr
+    >>> [s.shape for s in tr.nn.recurrent.unbind_time(tr.zeros(3, 2, 4))]
+    [(2, 4), (2, 4), (2, 4)]
+    """
+    return list(_Unbind.apply(x))
+
+
+def _hidden(state: Any) -> Tensor:
+    """The step output carried by a state: the state itself, or its first element."""
+    return state if isinstance(state, Tensor) else state[0]
+
+
+def _map_state(fn: Callable[..., Tensor], *states: Any) -> Any:
+    if isinstance(states[0], Tensor):
+        return fn(*states)
+    return tuple(fn(*parts) for parts in zip(*states, strict=True))
+
+
+def _masked(mask: np.ndarray, new: Any, old: Any) -> Any:
+    """The new state for running sequences, the old one for those that have ended."""
+    if isinstance(new, Tensor):
+        return where(mask, new, old)
+    return tuple(where(mask, a, b) for a, b in zip(new, old, strict=True))
+
+
+def step_masks(lengths: np.ndarray | None, steps: int) -> list[Any] | None:
+    """Per-step masks for a batch of sequence ``lengths``: None where every sequence is still
+    running, ``"skip"`` where all have ended, else a (B, 1) bool array of the running ones."""
+    if lengths is None:
+        return None
+    masks: list[Any] = []
+    for t in range(steps):
+        live = lengths > t
+        masks.append(None if live.all() else _SKIP if not live.any() else live[:, None])
+    return masks
+
+
+def unroll(
+    step: StepFn,
+    inputs: Sequence[Tensor],
+    state: Any,
+    name: str,
+    *,
+    reverse: bool = False,
+    masks: list[Any] | None = None,
+) -> tuple[list[Tensor], Any]:
+    """Run ``state = step(inputs[t], state)`` for every t (backwards when ``reverse``).
+
+    The one time loop of tinyrnn. Step ``t`` runs inside ``tr.scope(f"{name}.t{t}")``. With
+    ``masks`` (from ``step_masks``), a sequence that has ended keeps its state and outputs zeros,
+    so the final state of each sequence is the state after its last real step; in reverse, a
+    sequence starts at its own last step, as with PyTorch's packed sequences.
+
+    Args:
+        step: ``(x_t, state) -> state``; a state is a Tensor or a tuple of Tensors whose first
+            element is the step's output.
+        inputs: the T inputs, each (B, ...).
+        state: the initial state.
+        name: the layer name used in scopes (``"lstm.l0"``).
+
+    Returns:
+        ``(outputs, final_state)``, outputs in time order (not processing order).
+
+    >>> import tinyrnn as tr
+    >>> outs, h = tr.nn.recurrent.unroll(lambda x, h: h + x, [tr.ones(1)] * 3, tr.zeros(1), "acc")
+    >>> [o.item() for o in outs], outs[-1].grad_fn
+    ([1.0, 2.0, 3.0], None)
+    """
+    n = len(inputs)
+    outputs: list[Any] = [None] * n
+    probe = STEP_PROBE.get()
+    for t in range(n - 1, -1, -1) if reverse else range(n):
+        mask = None if masks is None else masks[t]
+        if mask is _SKIP:
+            h = _hidden(state)
+            outputs[t] = Tensor(np.zeros(h.shape, h.dtype))
+            continue
+        with scope(f"{name}.t{t}"):
+            state_in = state if probe is None else probe.enter(name, t, state)
+            new = step(inputs[t], state_in)
+            if probe is not None:
+                probe.exit(name, t)
+            if mask is None:
+                state = new
+                outputs[t] = _hidden(new)
+            else:
+                state = _masked(mask, new, state_in)
+                outputs[t] = where(mask, _hidden(new), 0.0)
+    return outputs, state
+
+
+# ---- input checks shared by the modules ----
+
+
+def _lengths_array(owner: str, lengths: Any, batch: int, steps: int) -> np.ndarray | None:
+    if lengths is None:
+        return None
+    arr = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+        raise TypeError(
+            f"{owner}: lengths must be a 1-D sequence of ints (one per batch item), got "
+            f"{arr.dtype} array of shape {arr.shape}"
+        )
+    if arr.shape[0] != batch:
+        raise ValueError(
+            f"{owner}: lengths has {arr.shape[0]} entries but the batch has {batch} sequences"
+        )
+    if arr.size and (arr.min() < 0 or arr.max() > steps):
+        bad = int(arr[(arr < 0) | (arr > steps)][0])
+        raise ValueError(
+            f"{owner}: lengths must be between 0 and the sequence length {steps}; got {bad} "
+            f"in {arr.tolist()}"
+        )
+    return arr.astype(np.int64)
+
+
+def _time_major(owner: str, x: Any, batch_first: bool) -> tuple[Tensor, bool]:
+    """(T, B, ...) view of the input, and whether it was unbatched (T, I)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{owner}: expected the input to be a Tensor, got {type(x).__name__}")
+    if x.ndim < 2:
+        raise ValueError(
+            f"{owner}: expected input of shape (T, B, I) (or (B, T, I) with batch_first, or "
+            f"(T, I) unbatched), got {x.shape}"
+        )
+    unbatched = x.ndim == 2
+    if unbatched:
+        x = x.unsqueeze(1)
+    elif batch_first:
+        x = x.transpose(0, 1)
+    if x.shape[0] == 0:
+        raise ValueError(f"{owner}: the input has no time steps (shape {x.shape})")
+    return x, unbatched
+
+
+def _batch_major(y: Tensor, batch_first: bool, unbatched: bool) -> Tensor:
+    if unbatched:
+        return y.squeeze(1)
+    return y.transpose(0, 1) if batch_first else y
+
+
+def _initial_state(owner: str, cell: Any, batch: int) -> Any:
+    make = getattr(cell, "initial_state", None)
+    if make is None:
+        raise TypeError(
+            f"{owner}: the cell {type(cell).__name__} has no initial_state(batch_size) method, "
+            "so state=None cannot be filled in; pass the initial state explicitly: "
+            "rec(x, state)"
+        )
+    return make(batch)
+
+
+# ---- running any cell ----
+
+
+class Recurrent(Module):
+    """Run a cell over a sequence: the unrolled graph, whose backward is BPTT.
+
+    A cell is any Module with ``forward(x, state) -> state`` (a Tensor, or a tuple of Tensors
+    whose first element is the output of the step), and, optionally,
+    ``initial_state(batch_size)``.
+
+    Args:
+        cell: the cell, built-in (``nn.LSTMCell``, ...) or user-written.
+        batch_first: input and outputs are (B, T, ...) instead of (T, B, ...).
+        reverse: run from the last step to the first (outputs stay in time order).
+        name: layer name for the per-step scopes (``f"{name}.t{t}"``); defaults to the cell's
+            class name in lower case.
+
+    Call: ``rec(x, state=None, lengths=None) -> (outputs, final_state)``; ``x`` (T, B, I), or
+    (T, I) for one unbatched sequence; ``outputs`` (T, B, H) stacks each step's output; with
+    ``lengths``, outputs past a sequence's end are zero and its final state is the state after
+    its last step.
+
+    >>> import tinyrnn as tr
+    >>> class MinimalRNN(tr.nn.Module):
+    ...     def __init__(self, n):
+    ...         super().__init__()
+    ...         self.w = tr.nn.Parameter(tr.randn(n, n) * 0.1)
+    ...     def forward(self, x, h):
+    ...         return (x + h @ self.w).tanh()
+    >>> rec = tr.nn.Recurrent(MinimalRNN(4))
+    >>> out, h = rec(tr.randn(6, 2, 4), tr.zeros(2, 4))
+    >>> out.shape, h.shape
+    ((6, 2, 4), (2, 4))
+    """
+
+    def __init__(
+        self,
+        cell: Module,
+        batch_first: bool = False,
+        reverse: bool = False,
+        name: str | None = None,
+    ) -> None:
+        super().__init__()
+        if not callable(cell):
+            raise TypeError(f"Recurrent: expected a cell (a Module), got {type(cell).__name__}")
+        self.cell = cell
+        self.batch_first = bool(batch_first)
+        self.reverse = bool(reverse)
+        self.name = name or type(cell).__name__.lower()
+
+    def extra_repr(self) -> str:
+        flags = [f"batch_first={self.batch_first}"] if self.batch_first else []
+        return ", ".join(flags + (["reverse=True"] if self.reverse else []))
+
+    def forward(self, x: Tensor, state: Any = None, lengths: Any = None) -> tuple[Tensor, Any]:
+        owner = f"Recurrent({type(self.cell).__name__})"
+        xs, unbatched = _time_major(owner, x, self.batch_first)
+        steps, batch = xs.shape[0], xs.shape[1]
+        if state is None:
+            state = _initial_state(owner, self.cell, batch)
+        elif unbatched:
+            state = _map_state(lambda s: s.unsqueeze(0), state)
+        masks = step_masks(_lengths_array(owner, lengths, batch, steps), steps)
+        outs, final = unroll(
+            self.cell, unbind_time(xs), state, self.name, reverse=self.reverse, masks=masks
+        )
+        y = _batch_major(stack(outs, 0), self.batch_first, unbatched)
+        if unbatched:
+            final = _map_state(lambda s: s.squeeze(0), final)
+        return y, final
+
+
+class Bidirectional(Module):
+    """Two cells over the same sequence, one forward and one backward in time.
+
+    Call: ``bi(x, state=None, lengths=None) -> (outputs, (final_forward, final_backward))``;
+    ``outputs`` concatenates both directions' outputs on the last dimension, aligned in time
+    (the backward direction's output at step t has read x[t:]); ``state`` is None or a pair
+    ``(forward_state, backward_state)``. With ``lengths`` the backward direction of each
+    sequence starts at that sequence's own last step.
+
+    >>> import tinyrnn as tr
+    >>> bi = tr.nn.Bidirectional(tr.nn.GRUCell(3, 4), tr.nn.GRUCell(3, 5))
+    >>> out, (hf, hb) = bi(tr.randn(7, 2, 3))
+    >>> out.shape, hf.shape, hb.shape
+    ((7, 2, 9), (2, 4), (2, 5))
+    """
+
+    def __init__(
+        self,
+        forward_cell: Module,
+        backward_cell: Module,
+        batch_first: bool = False,
+        name: str | None = None,
+    ) -> None:
+        super().__init__()
+        name = name or type(forward_cell).__name__.lower()
+        self.forward_rnn = Recurrent(forward_cell, batch_first, reverse=False, name=name)
+        self.backward_rnn = Recurrent(
+            backward_cell, batch_first, reverse=True, name=name + "_reverse"
+        )
+
+    def forward(self, x: Tensor, state: Any = None, lengths: Any = None) -> tuple[Tensor, Any]:
+        if state is None:
+            fwd_state = bwd_state = None
+        elif isinstance(state, (tuple, list)) and len(state) == 2:
+            fwd_state, bwd_state = state
+        else:
+            raise TypeError(
+                "Bidirectional: state must be None or a pair (forward_state, backward_state), "
+                f"got {type(state).__name__}"
+            )
+        out_f, final_f = self.forward_rnn(x, fwd_state, lengths)
+        out_b, final_b = self.backward_rnn(x, bwd_state, lengths)
+        return cat([out_f, out_b], -1), (final_f, final_b)
+
+
+# ---- PyTorch-style sequence layers ----
+
+
+class _RNNBase(Module):
+    """Stacked, optionally bidirectional recurrent layers with PyTorch's parameters."""
+
+    gates = 1
+    n_states = 1
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        fused: bool = True,
+    ) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        for what, v in (
+            ("input_size", input_size),
+            ("hidden_size", hidden_size),
+            ("num_layers", num_layers),
+        ):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+                raise ValueError(f"{owner}: {what} must be a positive int, got {v!r}")
+        if (
+            isinstance(dropout, bool)
+            or not isinstance(dropout, (int, float))
+            or not 0 <= dropout <= 1
+        ):
+            raise ValueError(f"{owner}: dropout must be a probability in [0, 1], got {dropout!r}")
+        self.input_size = int(input_size)
+        self.hidden_size = int(hidden_size)
+        self.num_layers = int(num_layers)
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.dropout = float(dropout)
+        self.bidirectional = bool(bidirectional)
+        self.fused = bool(fused)
+        self.scope_name = owner.lower()
+        dirs = 2 if self.bidirectional else 1
+        g = self.gates * self.hidden_size
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        dtype = get_default_dtype()
+        self._names: list[tuple[str, ...]] = []
+        for k in range(self.num_layers):
+            in_k = self.input_size if k == 0 else self.hidden_size * dirs
+            for sfx in ("", "_reverse")[:dirs]:
+                shapes = {
+                    f"weight_ih_l{k}{sfx}": (g, in_k),
+                    f"weight_hh_l{k}{sfx}": (g, self.hidden_size),
+                }
+                if self.bias:
+                    shapes.update({f"bias_ih_l{k}{sfx}": (g,), f"bias_hh_l{k}{sfx}": (g,)})
+                for pname, shape in shapes.items():
+                    data = generator().uniform(-bound, bound, shape).astype(dtype)
+                    setattr(self, pname, Parameter(data))
+                names = tuple(shapes) if self.bias else (*shapes, "", "")
+                self._names.append(names)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        for flag, default in (
+            ("bias", True),
+            ("batch_first", False),
+            ("dropout", 0.0),
+            ("bidirectional", False),
+        ):
+            if getattr(self, flag) != default:
+                s += f", {flag}={getattr(self, flag)}"
+        return s
+
+    # ---- the math of one step, given this layer's parameters (subclasses) ----
+
+    def _step(self, x: Tensor, state: Any, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any) -> Any:
+        raise NotImplementedError
+
+    def _step_fn(self, index: int) -> StepFn:
+        """The step of layer/direction ``index``; parameters are looked up at every call, so
+        replacing one (as ``stepcheck`` does for a single step) takes effect at once."""
+        names = self._names[index]
+
+        def step(x: Tensor, state: Any) -> Any:
+            w_ih, w_hh, b_ih, b_hh = (getattr(self, n) if n else None for n in names)
+            return self._step(x, state, w_ih, w_hh, b_ih, b_hh)
+
+        return step
+
+    def _run_direction(
+        self, index: int, name: str, inputs: list[Tensor], state: Any, masks: Any, reverse: bool
+    ) -> tuple[list[Tensor], Any]:
+        """One direction of one layer over the whole sequence: the per-step unroll."""
+        return unroll(self._step_fn(index), inputs, state, name, reverse=reverse, masks=masks)
+
+    # ---- checks ----
+
+    def _hidden_parts(self, hx: Any, batch: int, unbatched: bool) -> list[Tensor] | None:
+        owner = type(self).__name__
+        if hx is None:
+            return None
+        parts = (hx,) if self.n_states == 1 else hx
+        if self.n_states == 2 and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+            raise TypeError(
+                f"{owner}: expected hx to be a tuple (h_0, c_0), got {type(hx).__name__}"
+            )
+        if self.n_states == 1 and not isinstance(hx, Tensor):
+            raise TypeError(f"{owner}: expected hx to be a Tensor, got {type(hx).__name__}")
+        lead = self.num_layers * (2 if self.bidirectional else 1)
+        want = (lead, self.hidden_size) if unbatched else (lead, batch, self.hidden_size)
+        out = []
+        for label, p in zip(("h_0", "c_0"), parts, strict=False):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{owner}: expected {label} to be a Tensor, got {type(p).__name__}")
+            if p.shape != want:
+                raise ValueError(
+                    f"{owner}: expected hidden state {label} of shape {want} "
+                    f"(num_layers * num_directions, {'' if unbatched else 'batch, '}hidden_size), "
+                    f"got {p.shape}"
+                )
+            out.append(p.unsqueeze(1) if unbatched else p)
+        return out
+
+    def forward(self, input: Tensor, hx: Any = None, lengths: Any = None) -> tuple[Tensor, Any]:
+        """Run the layers; see the class docstring for shapes."""
+        owner = type(self).__name__
+        x, unbatched = _time_major(owner, input, self.batch_first)
+        if x.ndim != 3:
+            raise ValueError(
+                f"{owner}: expected input of 2 (unbatched) or 3 dimensions, got shape {input.shape}"
+            )
+        if x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{owner}: input.size(-1) must be equal to input_size: expected "
+                f"{self.input_size}, got {x.shape[-1]} (input shape {input.shape})"
+            )
+        steps, batch = x.shape[0], x.shape[1]
+        h0 = self._hidden_parts(hx, batch, unbatched)
+        masks = step_masks(_lengths_array(owner, lengths, batch, steps), steps)
+        dirs = 2 if self.bidirectional else 1
+        finals: list[Any] = []
+        layer_in = x
+        for k in range(self.num_layers):
+            if k > 0 and self.dropout > 0 and self.training:
+                from . import functional as F
+
+                layer_in = F.dropout(layer_in, self.dropout, True)
+            inputs = unbind_time(layer_in)
+            outs = []
+            for d in range(dirs):
+                index = k * dirs + d
+                if h0 is None:
+                    zeros = Tensor(np.zeros((batch, self.hidden_size), self.weight_hh_l0.dtype))
+                    state: Any = zeros if self.n_states == 1 else (zeros, zeros)
+                else:
+                    state = h0[0][index] if self.n_states == 1 else (h0[0][index], h0[1][index])
+                name = f"{self.scope_name}.l{k}{'_reverse' if d else ''}"
+                steps_out, final = self._run_direction(index, name, inputs, state, masks, d == 1)
+                outs.append(stack(steps_out, 0))
+                finals.append(final)
+            layer_in = outs[0] if dirs == 1 else cat(outs, -1)
+        y = _batch_major(layer_in, self.batch_first, unbatched)
+        h_n: Any = tuple(
+            stack([f if isinstance(f, Tensor) else f[j] for f in finals], 0)
+            for j in range(self.n_states)
+        )
+        if unbatched:
+            h_n = tuple(h.squeeze(1) for h in h_n)
+        return y, h_n[0] if self.n_states == 1 else h_n
+
+
+class RNN(_RNNBase):
+    """Elman RNN layers: ``h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``, act tanh or
+    relu.
+
+    Args:
+        input_size: I, features of the input.
+        hidden_size: H, features of the hidden state.
+        num_layers: L, layers stacked (layer k > 0 reads layer k - 1's outputs).
+        nonlinearity: ``'tanh'`` or ``'relu'``.
+        bias: whether each layer has ``bias_ih_l{k}`` and ``bias_hh_l{k}``.
+        batch_first: input and output are (B, T, feature) instead of (T, B, feature).
+        dropout: dropout probability on each layer's output except the last, when training.
+        bidirectional: D = 2 directions per layer, outputs concatenated on the last dimension.
+        fused: accepted for symmetry (an RNN step has no gates to fuse).
+
+    Parameters (PyTorch's names, shapes and U(-1/sqrt(H), 1/sqrt(H)) init): ``weight_ih_l{k}``
+    (H, I for k = 0 else D*H), ``weight_hh_l{k}`` (H, H), ``bias_ih_l{k}`` and
+    ``bias_hh_l{k}`` (H,); the backward direction's names end in
+    ``_reverse``.
+
+    Call: ``forward(input, hx=None, lengths=None) -> (output, h_n)``. ``input`` (T, B, I), or
+    (T, I) for one unbatched sequence; ``hx`` ``h_0`` (L*D, B, H), zeros when omitted; ``lengths``
+    one int per batch item, in any order: outputs past a sequence's end are zero and its final
+    state is the state after its last real step. ``output`` (T, B, D*H); h_n (L*D, B, H).
+    Step t of layer k runs in ``tr.scope(f"rnn.l{k}.t{t}")`` (``rnn.l{k}_reverse.t{t}``
+    for the backward direction).
+
+    >>> import tinyrnn as tr
+    >>> rnn = tr.nn.RNN(3, 5, num_layers=2)
+    >>> out, h_n = rnn(tr.randn(7, 2, 3))
+    >>> out.shape, h_n.shape
+    ((7, 2, 5), (2, 2, 5))
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        fused: bool = True,
+    ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        super().__init__(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, fused
+        )
+        self.nonlinearity = nonlinearity
+
+    def _step(self, x, state, w_ih, w_hh, b_ih, b_hh):
+        return rnn_step(x, state, w_ih, w_hh, b_ih, b_hh, self.nonlinearity)
+
+
+class LSTM(_RNNBase):
+    """Long short-term memory layers; each step is ``cells.lstm_step``.
+
+    Args:
+        input_size: I, features of the input.
+        hidden_size: H, features of the hidden state.
+        num_layers: L, layers stacked (layer k > 0 reads layer k - 1's outputs).
+        bias: whether each layer has ``bias_ih_l{k}`` and ``bias_hh_l{k}``.
+        batch_first: input and output are (B, T, feature) instead of (T, B, feature).
+        dropout: dropout probability on each layer's output except the last, when training.
+        bidirectional: D = 2 directions per layer, outputs concatenated on the last dimension.
+        fused: one fused node per step for the gates and the cell update (default), or op by op.
+
+    Parameters (PyTorch's names, shapes and U(-1/sqrt(H), 1/sqrt(H)) init): ``weight_ih_l{k}``
+    (4H, I for k = 0 else D*H), ``weight_hh_l{k}`` (4H, H), ``bias_ih_l{k}`` and
+    ``bias_hh_l{k}`` (4H,), rows in gate order i, f, g, o; the backward direction's names end
+    in ``_reverse``.
+
+    Call: ``forward(input, hx=None, lengths=None) -> (output, (h_n, c_n))``. ``input``
+    (T, B, I), or (T, I) for one unbatched sequence; ``hx`` ``(h_0, c_0)``, each (L*D, B, H),
+    zeros when omitted; ``lengths`` one int per batch item, in any order: outputs past a
+    sequence's end are zero and its final state is the state after its last real step.
+    ``output`` (T, B, D*H); (h_n, c_n) (L*D, B, H). Step t of layer k runs in
+    ``tr.scope(f"lstm.l{k}.t{t}")`` (``lstm.l{k}_reverse.t{t}`` for the backward direction).
+
+    >>> import tinyrnn as tr
+    >>> lstm = tr.nn.LSTM(3, 5, batch_first=True, bidirectional=True)
+    >>> out, (h_n, c_n) = lstm(tr.randn(2, 7, 3), lengths=[7, 4])
+    >>> out.shape, h_n.shape, out[1, 4:].abs().sum().item()
+    ((2, 7, 10), (2, 2, 5), 0.0)
+    """
+
+    gates = 4
+    n_states = 2
+
+    def _step(self, x, state, w_ih, w_hh, b_ih, b_hh):
+        return lstm_step(x, state, w_ih, w_hh, b_ih, b_hh, self.fused)
+
+
+class GRU(_RNNBase):
+    """Gated recurrent unit layers; each step is ``cells.gru_step``.
+
+    Args:
+        input_size: I, features of the input.
+        hidden_size: H, features of the hidden state.
+        num_layers: L, layers stacked (layer k > 0 reads layer k - 1's outputs).
+        bias: whether each layer has ``bias_ih_l{k}`` and ``bias_hh_l{k}``.
+        batch_first: input and output are (B, T, feature) instead of (T, B, feature).
+        dropout: dropout probability on each layer's output except the last, when training.
+        bidirectional: D = 2 directions per layer, outputs concatenated on the last dimension.
+        fused: one fused node per step for the gates and the update (default), or op by op.
+
+    Parameters (PyTorch's names, shapes and U(-1/sqrt(H), 1/sqrt(H)) init): ``weight_ih_l{k}``
+    (3H, I for k = 0 else D*H), ``weight_hh_l{k}`` (3H, H), ``bias_ih_l{k}`` and
+    ``bias_hh_l{k}`` (3H,), rows in gate order r, z, n; the backward direction's names end
+    in ``_reverse``.
+
+    Call: ``forward(input, hx=None, lengths=None) -> (output, h_n)``. ``input`` (T, B, I), or
+    (T, I) for one unbatched sequence; ``hx`` ``h_0`` (L*D, B, H), zeros when omitted; ``lengths``
+    one int per batch item, in any order: outputs past a sequence's end are zero and its final
+    state is the state after its last real step. ``output`` (T, B, D*H); h_n (L*D, B, H).
+    Step t of layer k runs in ``tr.scope(f"gru.l{k}.t{t}")`` (``gru.l{k}_reverse.t{t}``
+    for the backward direction).
+
+    >>> import tinyrnn as tr
+    >>> gru = tr.nn.GRU(3, 5)
+    >>> out, h_n = gru(tr.randn(7, 3))  # unbatched
+    >>> out.shape, h_n.shape
+    ((7, 5), (1, 5))
+    """
+
+    gates = 3
+
+    def _step(self, x, state, w_ih, w_hh, b_ih, b_hh):
+        return gru_step(x, state, w_ih, w_hh, b_ih, b_hh, self.fused)
