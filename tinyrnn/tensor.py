@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 import weakref
 from collections import namedtuple
-from collections.abc import Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from .ops import movement as M
 from .ops import reduce as R
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
+
+_new_object = object.__new__
+_ndarray = np.ndarray
 
 
 def _to_array(data: Any, dtype: Any = None, op: str = "tensor") -> np.ndarray:
@@ -118,8 +121,9 @@ class Tensor(Node):
 
     @classmethod
     def _from_op(cls, payload: Any, ctx: Any, idx: int) -> Tensor:
-        t = object.__new__(Tensor)
-        if type(payload) is not np.ndarray:
+        """Wrap an op's result (``ctx`` None: an untracked result). On the hot path of every op."""
+        t = _new_object(Tensor)
+        if type(payload) is not _ndarray:
             payload = np.asarray(payload)
         t.data = payload
         t.grad = None
@@ -197,7 +201,8 @@ class Tensor(Node):
     def __bool__(self) -> bool:
         if self.data.size != 1:
             raise RuntimeError(
-                f"bool: a tensor of shape {self.shape} has more than one value; use .any() or .all()"
+                f"bool: a tensor of shape {self.shape} has more than one value; use .any() or "
+                ".all()"
             )
         return bool(self.data)
 
@@ -231,7 +236,9 @@ class Tensor(Node):
                 f"has dtype {self.data.dtype}"
             )
         if not requires_grad and self._ctx is not None:
-            raise RuntimeError("requires_grad_(False): only leaf tensors can be changed; use detach()")
+            raise RuntimeError(
+                "requires_grad_(False): only leaf tensors can be changed; use detach()"
+            )
         self.requires_grad = bool(requires_grad)
         return self
 
@@ -267,7 +274,9 @@ class Tensor(Node):
         [6.0, 6.0]
         """
         if not self.requires_grad:
-            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
+            raise RuntimeError(
+                "register_hook: cannot register a hook on a tensor that does not require grad"
+            )
 
         def hook(g: np.ndarray) -> np.ndarray | None:
             out = fn(Tensor._from_op(g, None, 0))
@@ -464,7 +473,9 @@ class Tensor(Node):
     def _arg(self, fn: Any, dim: int | None, keepdim: bool) -> Tensor:
         if dim is None:
             return Tensor._from_op(np.asarray(fn(self.data), dtype=np.int64), None, 0)
-        (a,) = R._axes(fn.__name__, self.ndim, dim)
+        (a,) = R._axes(fn.__name__, self.ndim, dim) or (None,)  # 0-d: the one element
+        if a is None:
+            return Tensor._from_op(np.zeros((), dtype=np.int64), None, 0)
         return Tensor._from_op(fn(self.data, axis=a, keepdims=keepdim).astype(np.int64), None, 0)
 
     # ---- shape and movement ----
@@ -567,7 +578,8 @@ def from_numpy(a: np.ndarray) -> Tensor:
     """A tensor sharing memory with the NumPy array ``a`` (its dtype kept)."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(a).__name__}")
-    return Tensor(_to_array(a, a.dtype if a.dtype.kind != "f" or a.dtype in _dtype._FLOATS else None))
+    keep = a.dtype.kind != "f" or a.dtype in _dtype._FLOATS  # float16 becomes the default dtype
+    return Tensor(_to_array(a, a.dtype if keep else None))
 
 
 def _filled(fill: Callable[[tuple[int, ...], np.dtype], np.ndarray], shape, dtype, requires_grad):

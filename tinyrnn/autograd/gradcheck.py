@@ -41,7 +41,7 @@ def _outputs(out: Any) -> list[Tensor]:
 def _scalar(fn: Callable[..., Any], inputs: Sequence[Any], weights: list[np.ndarray]) -> float:
     with no_grad():
         outs = _outputs(fn(*inputs))
-    return float(sum(np.sum(w * o.data) for w, o in zip(weights, outs)))
+    return float(sum(np.sum(w * o.data) for w, o in zip(weights, outs, strict=True)))
 
 
 def _analytic(fn, inputs, checked, weights):
@@ -49,9 +49,12 @@ def _analytic(fn, inputs, checked, weights):
         t.grad = None
     outs = _outputs(fn(*inputs))
     if len(outs) != len(weights):
-        raise GradcheckError(f"gradcheck: fn returned {len(outs)} outputs, then {len(weights)}")
+        raise GradcheckError(
+            f"gradcheck: fn returned {len(weights)} outputs on its first call and {len(outs)} on "
+            "a later one; expected the same outputs every call"
+        )
     loss = None
-    for w, o in zip(weights, outs):
+    for w, o in zip(weights, outs, strict=True):
         if o.requires_grad:
             term = (o * Tensor(w)).sum()
             loss = term if loss is None else loss + term
@@ -114,12 +117,15 @@ def gradcheck(
         mode = "full" if total <= 2000 else "projection"
     if mode not in ("full", "projection"):
         raise ValueError(f"gradcheck: mode must be 'full', 'projection' or 'auto', got {mode!r}")
-    for k, (t, grad) in enumerate(zip(checked, analytic)):
-        where = f"input {inputs.index(t)}" + (f" ({t.name})" if t.name else "")
+    for t, grad in zip(checked, analytic, strict=True):
+        position = next(i for i, a in enumerate(inputs) if a is t)  # == is elementwise
+        where = f"input {position}" + (f" ({t.name})" if t.name else "")
         if mode == "full":
             _check_full(fn, inputs, t, grad, weights, eps, atol, rtol, where)
         else:
-            _check_projection(fn, inputs, t, grad, weights, eps, atol, rtol, where, rng, n_projections)
+            _check_projection(
+                fn, inputs, t, grad, weights, eps, atol, rtol, where, rng, n_projections
+            )
     return True
 
 

@@ -109,20 +109,27 @@ def _fix_grad(ctx: Context, i: int, parent: Any, g: Any) -> Any:
     return g
 
 
-def _count_consumers(root: Context) -> dict[Context, int]:
-    """For each context reachable from ``root``, how many graph edges feed gradient into it."""
-    deps = {root: 0}
+def _pending(root: Context) -> dict[Context, list[Any]]:
+    """For each context reachable from ``root``: ``[edges still to come, grad of output 0, ...]``.
+
+    The first item counts the graph edges that will feed gradient into the context; the sweep
+    runs a context once that count reaches zero (Kahn's algorithm), so every node is processed
+    after all its consumers, with an explicit stack instead of recursion.
+    """
+    pending = {root: [0] + [None] * root.n_out}  # [edges still to come, grads of outputs...]
     stack = [root]
     while stack:
         ctx = stack.pop()
-        for p, need in zip(ctx.parents, ctx.needs_input_grad):
+        for p, need in zip(ctx.parents, ctx.needs_input_grad, strict=True):
             if need and (pc := p._ctx) is not None:
-                if pc in deps:
-                    deps[pc] += 1
-                else:
-                    deps[pc] = 1
+                entry = pending.get(pc)
+                if entry is None:
+                    entry = pending[pc] = [None] * (1 + pc.n_out)
+                    entry[0] = 1
                     stack.append(pc)
-    return deps
+                else:
+                    entry[0] += 1
+    return pending
 
 
 def _zeros(ctx: Context, idx: int) -> Any:
@@ -131,6 +138,20 @@ def _zeros(ctx: Context, idx: int) -> Any:
         raise RuntimeError(f"{ctx.fn.__name__}: no gradient reached output {idx}")
     shape, dtype = meta[idx]
     return 0.0 if shape is None else np.zeros(shape, dtype)
+
+
+def _output_grads(ctx: Context, gouts: list[Any]) -> list[Any] | None:
+    """Run the tensor hooks of ``ctx``'s outputs, then fill unused outputs of a multi-output op
+    with zeros. None when no gradient reached any output."""
+    if ctx.hooks:
+        for idx, hooks in ctx.hooks.items():
+            if gouts[idx] is not None:
+                for hook in hooks:
+                    out = hook(gouts[idx])
+                    gouts[idx] = gouts[idx] if out is None else out
+    if all(g is None for g in gouts):
+        return None
+    return [_zeros(ctx, k) if g is None else g for k, g in enumerate(gouts)]
 
 
 def _check_finite(ctx: Context, grads: tuple[Any, ...]) -> None:
@@ -144,12 +165,35 @@ def _check_finite(ctx: Context, grads: tuple[Any, ...]) -> None:
             )
 
 
+def _freed_error(ctx: Context) -> RuntimeError:
+    return RuntimeError(
+        f"backward: trying to backward through the graph a second time (op "
+        f"{ctx.fn.__name__}, scope {'/'.join(ctx.scope) or '(none)'}): its saved arrays "
+        "were freed by the first backward; pass retain_graph=True to that one"
+    )
+
+
+def _run_leaf_hooks(leaf: Any, g: Any) -> Any:
+    for hook in leaf._hooks or ():
+        out = hook(g)
+        g = g if out is None else out
+    return g
+
+
 def backward(root: Any, gradient: Any, retain_graph: bool = False) -> None:
     """Reverse-mode sweep from ``root`` seeded with ``gradient`` (same shape as ``root.data``).
 
-    Gradients of shared nodes are summed; leaves get ``.grad`` accumulated with ``+``. Without
-    ``retain_graph`` the saved arrays of every op visited are freed, and a second sweep through
-    them raises.
+    Each op's ``backward`` runs once, after every consumer of its outputs has contributed:
+    gradients reaching a node along several paths are summed, and leaves get ``.grad``
+    accumulated with ``+`` (after their hooks) at the end. Gradients are brought back to each
+    input's shape and dtype here (``unbroadcast``), never in the ops. Without ``retain_graph``
+    the saved arrays of every op visited are freed, and a second sweep through them raises.
+
+    >>> import tinyrnn as tr
+    >>> a = tr.tensor(3.0, requires_grad=True)
+    >>> b = a + a; c = b + b          # the diamond: a reaches c along four paths
+    >>> backward(c, np.ones((), np.float32)); a.grad.item()
+    4.0
     """
     if not root.requires_grad:
         raise RuntimeError(
@@ -157,58 +201,55 @@ def backward(root: Any, gradient: Any, retain_graph: bool = False) -> None:
         )
     rctx = root._ctx
     if rctx is None:
-        for hook in root._hooks or ():
-            out = hook(gradient)
-            gradient = gradient if out is None else out
-        root._accumulate_grad(gradient)
+        root._accumulate_grad(_run_leaf_hooks(root, gradient))
         return
-    deps = _count_consumers(rctx)
-    buffers: dict[Context, list[Any]] = {rctx: [None] * rctx.n_out}
-    buffers[rctx][root._idx] = gradient
+    pending = _pending(rctx)
+    pending[rctx][1 + root._idx] = gradient
     leaves: dict[int, list[Any]] = {}
     ready = [rctx]
     keep = STATE.keep_grads
     anomaly = STATE.anomaly
+    ndarray = np.ndarray
     while ready:
         ctx = ready.pop()
-        gouts = buffers.pop(ctx)
+        gouts = pending.pop(ctx)
+        del gouts[0]
         if ctx.freed:
-            raise RuntimeError(
-                f"backward: trying to backward through the graph a second time (op "
-                f"{ctx.fn.__name__}, scope {'/'.join(ctx.scope) or '(none)'}): its saved arrays "
-                "were freed by the first backward; pass retain_graph=True to that one"
-            )
-        if ctx.hooks:
-            for idx, hooks in ctx.hooks.items():
-                if gouts[idx] is not None:
-                    for hook in hooks:
-                        out = hook(gouts[idx])
-                        gouts[idx] = gouts[idx] if out is None else out
-        if all(g is None for g in gouts):
-            grads: tuple[Any, ...] = (None,) * len(ctx.parents)
+            raise _freed_error(ctx)
+        parents = ctx.parents
+        if ctx.n_out != 1 or ctx.hooks:
+            gouts = _output_grads(ctx, gouts)
+        elif gouts[0] is None:
+            gouts = None
+        if gouts is None:  # nothing flowed into this op: nothing flows out
+            grads: tuple[Any, ...] = (None,) * len(parents)
         else:
-            if ctx.n_out > 1:
-                gouts = [_zeros(ctx, k) if g is None else g for k, g in enumerate(gouts)]
             if keep:
                 ctx.out_grads = list(gouts)
             grads = ctx.fn.backward(ctx, *gouts)
-            if not isinstance(grads, tuple):
+            if type(grads) is not tuple:
                 grads = (grads,)
-            if len(grads) != len(ctx.parents):
+            if len(grads) != len(parents):
                 raise RuntimeError(
                     f"{ctx.fn.__name__}.backward returned {len(grads)} gradients; expected "
-                    f"{len(ctx.parents)} (one per forward input, None where not needed)"
+                    f"{len(parents)} (one per forward input, None where not needed)"
                 )
             if anomaly:
                 _check_finite(ctx, grads)
         if not retain_graph:
             ctx.saved_tensors = None
             ctx.freed = True
-        for i, (p, g, need) in enumerate(zip(ctx.parents, grads, ctx.needs_input_grad)):
+        for i, need in enumerate(ctx.needs_input_grad):
             if not need:
                 continue
+            p = parents[i]
+            g = grads[i]
             if g is not None:
-                g = _fix_grad(ctx, i, p, g)
+                pdata = p.data
+                if type(g) is not type(pdata) or (
+                    type(g) is ndarray and (g.shape != pdata.shape or g.dtype != pdata.dtype)
+                ):
+                    g = _fix_grad(ctx, i, p, g)
             pc = p._ctx
             if pc is None:
                 if g is not None:
@@ -218,17 +259,12 @@ def backward(root: Any, gradient: Any, retain_graph: bool = False) -> None:
                     else:
                         entry[1] = entry[1] + g
                 continue
-            buf = buffers.get(pc)
-            if buf is None:
-                buf = buffers[pc] = [None] * pc.n_out
+            entry = pending[pc]
             if g is not None:
-                old = buf[p._idx]
-                buf[p._idx] = g if old is None else old + g
-            deps[pc] -= 1
-            if deps[pc] == 0:
+                old = entry[1 + p._idx]
+                entry[1 + p._idx] = g if old is None else old + g
+            entry[0] -= 1
+            if not entry[0]:
                 ready.append(pc)
     for leaf, g in leaves.values():
-        for hook in leaf._hooks or ():
-            out = hook(g)
-            g = g if out is None else out
-        leaf._accumulate_grad(g)
+        leaf._accumulate_grad(_run_leaf_hooks(leaf, g))

@@ -14,7 +14,6 @@ from types import ModuleType
 NAMES = (
     "sigmoid_fwd",
     "sigmoid_bwd",
-    "tanh_fwd",
     "tanh_bwd",
     "relu_bwd",
     "log_softmax_fwd",

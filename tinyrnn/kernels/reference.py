@@ -24,11 +24,6 @@ def sigmoid_bwd(y, grad_output):
     return grad_output * y * (1 - y)
 
 
-def tanh_fwd(x):
-    """y = tanh(x)."""
-    return np.tanh(x)
-
-
 def tanh_bwd(y, grad_output):
     """dL/dx = g * (1 - y**2), from the saved output y."""
     return grad_output * (1 - y * y)

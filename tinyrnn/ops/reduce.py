@@ -51,11 +51,14 @@ class Max(Function):
 
     @staticmethod
     def forward(ctx, x, dim=None, keepdim=False, largest=True):
+        op = "max" if largest else "min"
         if x.size == 0:
-            raise RuntimeError(f"{'max' if largest else 'min'}: expected a non-empty tensor")
-        axes = _axes("max" if largest else "min", x.ndim, dim)
+            raise RuntimeError(f"{op}: expected a non-empty tensor, got shape {x.shape}")
+        if dim is not None and not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"{op}: dim must be an int or None, got {dim!r}")
+        axes = _axes(op, x.ndim, dim)
         y = x.max(axis=axes, keepdims=True) if largest else x.min(axis=axes, keepdims=True)
-        if dim is None:
+        if dim is None or x.ndim == 0:
             mask = x == y
             mask = mask / mask.sum()
         else:
