@@ -30,6 +30,17 @@ NAMES = (
 
 BACKENDS = {"numba": "tinyrnn.kernels.jit", "numpy": "tinyrnn.kernels.reference"}
 
+# Whole-sequence kernels of the built-in layers live in their own pair of files.
+SEQ_NAMES = (
+    "rnn_seq_fwd",
+    "rnn_seq_bwd",
+    "lstm_seq_fwd",
+    "lstm_seq_bwd",
+    "gru_seq_fwd",
+    "gru_seq_bwd",
+)
+SEQ_BACKENDS = {"numba": "tinyrnn.kernels.seq_jit", "numpy": "tinyrnn.kernels.seq_reference"}
+
 
 def backend_name() -> str:
     """The backend chosen by ``TINYRNN_KERNELS`` (``numba`` unless it says ``numpy``)."""
@@ -44,11 +55,14 @@ def load(name: str | None = None) -> ModuleType:
     module = importlib.import_module(BACKENDS[name or backend_name()])
     for kernel in NAMES:
         globals()[kernel] = getattr(module, kernel)
+    seq = importlib.import_module(SEQ_BACKENDS[name or backend_name()])
+    for kernel in SEQ_NAMES:
+        globals()[kernel] = getattr(seq, kernel)
     return module
 
 
 def __getattr__(attr: str):
-    if attr in NAMES:
+    if attr in NAMES or attr in SEQ_NAMES:
         load()
         return globals()[attr]
     raise AttributeError(f"module 'tinyrnn.kernels' has no attribute {attr!r}")

@@ -1,0 +1,288 @@
+"""Whole-sequence kernels (``kernels.seq_reference`` / ``seq_jit``) and ops (``ops.sequence``).
+
+The jitted kernels are checked against their NumPy twins in float32 and float64; the ops against
+the same layer built op by op from tinyrnn ops (the unrolled graph), forward and every gradient,
+with lengths masks and in both directions; and by numerical gradient checks in float64 with
+random output weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from reference_rnn import lstm_backward, lstm_forward, rnn_backward, rnn_forward
+
+import tinyrnn as tr
+from tinyrnn import kernels
+from tinyrnn.kernels import seq_jit, seq_reference
+from tinyrnn.ops.sequence import GRUSequence, LSTMSequence, RNNSequence
+
+CELLS = ["tanh", "relu", "lstm", "gru"]
+GATES = {"tanh": 1, "relu": 1, "lstm": 4, "gru": 3}
+
+
+@pytest.fixture(params=["numba", "numpy"])
+def seq_backend(request):
+    """Route ``kernels.*_seq_*`` to one backend for the test, then restore them."""
+    before = {name: getattr(kernels, name) for name in kernels.SEQ_NAMES}
+    module = seq_jit if request.param == "numba" else seq_reference
+    for name in kernels.SEQ_NAMES:
+        setattr(kernels, name, getattr(module, name))
+    yield request.param
+    for name, fn in before.items():
+        setattr(kernels, name, fn)
+
+
+# ---- kernel twins ----
+
+
+def _kernel_run(K, cell, arrays, lengths, reverse):
+    """Forward then backward of one kernel pair; every array both produce, in a list."""
+    xp, h0, c0, w, b, go, gh, gc = arrays
+    if cell in ("tanh", "relu"):
+        fwd = K.rnn_seq_fwd(xp, h0, w, lengths, reverse, cell == "relu")
+        bwd = K.rnn_seq_bwd(fwd[0], w, go, gh, lengths, reverse, cell == "relu")
+    elif cell == "lstm":
+        fwd = K.lstm_seq_fwd(xp, h0, c0, w, lengths, reverse)
+        bwd = K.lstm_seq_bwd(fwd[3], fwd[5], fwd[6], w, go, gh, gc, lengths, reverse)
+    else:
+        fwd = K.gru_seq_fwd(xp, h0, w, b, lengths, reverse)
+        bwd = K.gru_seq_bwd(fwd[2], fwd[4], fwd[3], w, go, gh, lengths, reverse)
+    return list(fwd) + list(bwd)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("T,B,H", [(6, 3, 5), (1, 1, 1), (4, 2, 7)])
+def test_jit_kernels_match_numpy_twins(cell, dtype, reverse, T, B, H, rng):
+    G = GATES[cell] * H
+    shapes = [(T, B, G), (B, H), (B, H), (G, H), (G,), (T, B, H), (B, H), (B, H)]
+    arrays = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    arrays[3] *= 0.5
+    lengths = rng.integers(0, T + 1, B).astype(np.int64)
+    lengths[0] = T
+    ref = _kernel_run(seq_reference, cell, arrays, lengths, reverse)
+    jit = _kernel_run(seq_jit, cell, arrays, lengths, reverse)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert len(ref) == len(jit)
+    for k, (a, b) in enumerate(zip(ref, jit, strict=True)):
+        assert a.dtype == b.dtype == dtype, k
+        assert a.shape == b.shape, k
+        np.testing.assert_allclose(b, a, rtol=tol, atol=tol, err_msg=f"array {k}")
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_kernels_empty_batch_and_time(cell):
+    for T, B in ((0, 2), (3, 0)):
+        H, G = 2, GATES[cell] * 2
+        z = np.zeros
+        arrays = [
+            z((T, B, G)),
+            z((B, H)),
+            z((B, H)),
+            z((G, H)),
+            z(G),
+            z((T, B, H)),
+            z((B, H)),
+            z((B, H)),
+        ]
+        lengths = np.full(B, T, np.int64)
+        for K in (seq_reference, seq_jit):
+            res = _kernel_run(K, cell, arrays, lengths, False)
+            assert res[0].shape == (T, B, H)
+
+
+# ---- ops against the unrolled graph ----
+
+
+def _unrolled(cell, x, states, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
+    """The layer op by op from tinyrnn ops: the per-step graph, with where() masks."""
+    T = x.shape[0]
+    H = w_hh.shape[1]
+    lengths = np.asarray(lengths)
+    outs = [None] * T
+    h = states[0]
+    c = states[1] if cell == "lstm" else None
+    for t in range(T - 1, -1, -1) if reverse else range(T):
+        live = tr.tensor((lengths > t)[:, None])
+        gi = x[t] @ w_ih.T + b_ih
+        gh = h @ w_hh.T + b_hh
+        if cell in ("tanh", "relu"):
+            pre = gi + gh
+            new = pre.tanh() if cell == "tanh" else pre.relu()
+        elif cell == "lstm":
+            g = gi + gh
+            i, f, gg, o = (
+                g[:, :H].sigmoid(),
+                g[:, H : 2 * H].sigmoid(),
+                g[:, 2 * H : 3 * H].tanh(),
+                g[:, 3 * H :].sigmoid(),
+            )
+            c_new = f * c + i * gg
+            new = o * c_new.tanh()
+            c = tr.where(live, c_new, c)
+        else:
+            r = (gi[:, :H] + gh[:, :H]).sigmoid()
+            z = (gi[:, H : 2 * H] + gh[:, H : 2 * H]).sigmoid()
+            n = (gi[:, 2 * H :] + r * gh[:, 2 * H :]).tanh()
+            new = (1 - z) * n + z * h
+        outs[t] = tr.where(live, new, 0.0)
+        h = tr.where(live, new, h)
+    out = tr.stack(outs, 0)
+    return (out, h, c) if cell == "lstm" else (out, h)
+
+
+def _sequence(cell, x, states, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
+    if cell in ("tanh", "relu"):
+        return RNNSequence.apply(
+            x,
+            states[0],
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            lengths=lengths,
+            reverse=reverse,
+            nonlinearity=cell,
+        )
+    if cell == "lstm":
+        return LSTMSequence.apply(
+            x, *states, w_ih, w_hh, b_ih, b_hh, lengths=lengths, reverse=reverse
+        )
+    return GRUSequence.apply(x, states[0], w_ih, w_hh, b_ih, b_hh, lengths=lengths, reverse=reverse)
+
+
+def _inputs(cell, rng, T=5, B=3, n_in=4, H=3, dtype=np.float64):
+    G = GATES[cell] * H
+    make = lambda *s: tr.tensor(rng.standard_normal(s).astype(dtype) * 0.6, requires_grad=True)  # noqa: E731
+    x = make(T, B, n_in)
+    states = [make(B, H) for _ in range(2 if cell == "lstm" else 1)]
+    return x, states, make(G, n_in), make(G, H), make(G), make(G)
+
+
+def _grads(fn, leaves, weights):
+    for t in leaves:
+        t.grad = None
+    outs = fn()
+    loss = None
+    for o, w in zip(outs, weights, strict=True):
+        term = (o * tr.tensor(w)).sum()
+        loss = term if loss is None else loss + term
+    loss.backward()
+    return [o.data.copy() for o in outs], [t.grad.data.copy() for t in leaves]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("lengths", [None, [5, 2, 0], [3, 5, 1]])
+def test_sequence_op_matches_unrolled_graph(cell, reverse, lengths, rng, seq_backend):
+    x, states, w_ih, w_hh, b_ih, b_hh = _inputs(cell, rng)
+    leaves = [x, *states, w_ih, w_hh, b_ih, b_hh]
+    args = (cell, x, states, w_ih, w_hh, b_ih, b_hh)
+    full = [5, 5, 5] if lengths is None else lengths
+    with tr.no_grad():
+        shapes = [o.shape for o in _unrolled(*args, full, reverse)]
+    weights = [rng.standard_normal(s) for s in shapes]
+    ref_out, ref_g = _grads(lambda: _unrolled(*args, full, reverse), leaves, weights)
+    out, g = _grads(lambda: _sequence(*args, lengths, reverse), leaves, weights)
+    for a, b in zip(ref_out + ref_g, out + g, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-13)
+
+
+def test_sequence_ops_match_hand_written_bptt(rng):
+    x, (h0, c0), w_ih, w_hh, b_ih, b_hh = _inputs("lstm", rng)
+    dhs, dh, dc = (
+        rng.standard_normal((5, 3, 3)),
+        rng.standard_normal((3, 3)),
+        rng.standard_normal((3, 3)),
+    )
+    out, h_n, c_n = LSTMSequence.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
+    (
+        (out * tr.tensor(dhs)).sum() + (h_n * tr.tensor(dh)).sum() + (c_n * tr.tensor(dc)).sum()
+    ).backward()
+    arrays = [a.data for a in (x, h0, c0, w_ih, w_hh, b_ih, b_hh)]
+    hs, c_last, cache = lstm_forward(*arrays)
+    want = lstm_backward(cache, dhs, dh, dc)
+    np.testing.assert_allclose(out.data, hs, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(c_n.data, c_last, rtol=1e-12, atol=1e-13)
+    for name, t in (
+        ("W_ih", w_ih),
+        ("W_hh", w_hh),
+        ("b_ih", b_ih),
+        ("xs", x),
+        ("h0", h0),
+        ("c0", c0),
+    ):
+        np.testing.assert_allclose(t.grad.data, want[name], rtol=1e-11, atol=1e-12, err_msg=name)
+
+    x, (h0,), w_ih, w_hh, b_ih, b_hh = _inputs("tanh", rng)
+    out, h_n = RNNSequence.apply(x, h0, w_ih, w_hh, b_ih, b_hh)
+    ((out * tr.tensor(dhs)).sum() + (h_n * tr.tensor(dh)).sum()).backward()
+    hs, cache = rnn_forward(*(a.data for a in (x, h0, w_ih, w_hh, b_ih, b_hh)))
+    want = rnn_backward(cache, dhs, dh)
+    np.testing.assert_allclose(out.data, hs, rtol=1e-12, atol=1e-13)
+    for name, t in (("W_ih", w_ih), ("W_hh", w_hh), ("b_hh", b_hh), ("xs", x), ("h0", h0)):
+        np.testing.assert_allclose(t.grad.data, want[name], rtol=1e-11, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_sequence_op_gradcheck(cell, rng):
+    x, states, w_ih, w_hh, b_ih, b_hh = _inputs(cell, rng, T=4, B=2, n_in=3, H=2)
+    if cell == "relu":  # keep pre-activations away from the kink at 0
+        b_ih.data += 0.05
+
+    def fn(x, *rest):
+        n = len(states)
+        return _sequence(cell, x, list(rest[:n]), *rest[n:], [4, 2], True)
+
+    assert tr.autograd.gradcheck(fn, [x, *states, w_ih, w_hh, b_ih, b_hh], mode="full")
+
+
+def test_sequence_op_without_biases_and_partial_grads(rng):
+    x, (h0,), w_ih, w_hh, _, _ = _inputs("gru", rng)
+    x.requires_grad = False
+    w_ih.requires_grad = False
+    out, h_n = GRUSequence.apply(x, h0, w_ih, w_hh, None, None, lengths=np.array([5, 1, 3]))
+    (out * tr.tensor(rng.standard_normal(out.shape))).sum().backward()
+    assert x.grad is None and w_ih.grad is None
+    assert w_hh.grad.shape == w_hh.shape and h0.grad.shape == h0.shape
+    with tr.no_grad():
+        ref = _unrolled("gru", x, [h0], w_ih, w_hh, 0.0, 0.0, [5, 1, 3], False)
+    np.testing.assert_allclose(out.data, ref[0].data, rtol=1e-12, atol=1e-13)
+
+
+def test_sequence_op_float32_matches_float64(rng):
+    x, states, *params = _inputs("lstm", rng)
+    out64 = LSTMSequence.apply(x, *states, *params)[0].data
+    cast = [tr.tensor(t.data.astype(np.float32)) for t in (x, *states, *params)]
+    out32 = LSTMSequence.apply(*cast)[0]
+    assert out32.dtype == np.float32
+    np.testing.assert_allclose(out32.data, out64, rtol=1e-5, atol=1e-6)
+
+
+def test_sequence_op_errors(rng):
+    x, (h0, c0), w_ih, w_hh, b_ih, b_hh = _inputs("lstm", rng)
+    with pytest.raises(
+        ValueError, match=r"LSTMSequence: expected x of shape \(T, B, I\), got \(3, 4\)"
+    ):
+        LSTMSequence.apply(x[0], h0, c0, w_ih, w_hh, b_ih, b_hh)
+    with pytest.raises(
+        ValueError, match=r"LSTMSequence: expected w_hh of shape \(4\*H, H\), got \(10, 3\)"
+    ):
+        LSTMSequence.apply(x, h0, c0, w_ih, w_hh[:10], b_ih, b_hh)
+    with pytest.raises(ValueError, match=r"expected state 1 of shape \(3, 3\) .* got \(2, 3\)"):
+        LSTMSequence.apply(x, h0, c0[:2], w_ih, w_hh, b_ih, b_hh)
+    with pytest.raises(
+        ValueError,
+        match=r"GRUSequence: expected w_ih of shape \(9, 4\) for x \(5, 3, 4\) and w_hh "
+        r"\(9, 3\), got \(12, 3\)",
+    ):
+        GRUSequence.apply(x, h0, w_ih[:12, :3], w_hh[:9], None, None)
+    with pytest.raises(
+        ValueError,
+        match=r"lengths must hold one int in \[0, 5\] per batch item \(3\), got \[6, 1, 1\]",
+    ):
+        RNNSequence.apply(x, h0, w_ih[:3], w_hh[:3], None, None, lengths=[6, 1, 1])
+    with pytest.raises(ValueError, match="nonlinearity must be 'tanh' or 'relu', got 'gelu'"):
+        RNNSequence.apply(x, h0, w_ih[:3], w_hh[:3], None, None, nonlinearity="gelu")

@@ -1,0 +1,209 @@
+"""Plain-NumPy whole-sequence kernels for the built-in recurrent layers: the specification of
+``seq_jit.py`` (same names, signatures and results).
+
+One call runs the time loop of one layer and direction, forward or backward. The input
+projection ``xp = x W_ih^T + b_ih (+ b_hh)`` for all steps and the weight gradients are single
+large matrix products done by the caller (``ops.sequence``); these kernels do what must happen
+step by step: the recurrent product ``h W_hh^T``, the gate maths, the lengths masks, and in
+backward the product ``dgates W_hh`` that carries the gradient to the previous step.
+
+Shapes: ``T`` steps, ``B`` batch, ``H`` hidden, ``G`` gate width (``H``, ``4H`` for LSTM, ``3H``
+for GRU). Arrays are time-major and C-contiguous. ``lengths`` (B,) int64: step ``t`` of sequence
+``b`` is real when ``t < lengths[b]``; a finished sequence keeps its state and outputs zeros, so
+``h_n`` is the state after its last real step. With ``reverse`` the loop runs from ``T - 1`` down
+to 0 (each sequence then starts at its own last real step, as PyTorch's packed sequences).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _order(T, reverse, backward=False):
+    """Time steps in processing order (forward pass), or in the reverse of it (backward pass)."""
+    forward_order = range(T - 1, -1, -1) if reverse else range(T)
+    return reversed(forward_order) if backward else forward_order
+
+
+def _sig(x):
+    with np.errstate(over="ignore"):  # exp(-x) = inf for x << 0 gives the right limit, 0
+        return 1 / (1 + np.exp(-x))
+
+
+# ---- Elman RNN ----
+
+
+def rnn_seq_fwd(xp, h0, w_hh, lengths, reverse, relu):
+    """h_t = act(xp_t + h_{t-1} W_hh^T), act = relu if ``relu`` else tanh.
+
+    Args: xp (T, B, H) with both biases added; h0 (B, H); w_hh (H, H); lengths (B,).
+    Returns: (out (T, B, H) zero past each sequence's end, h_n (B, H), hprev (T, B, H) the
+    state entering every step).
+    """
+    T, B, H = xp.shape
+    out = np.zeros_like(xp)
+    hprev = np.empty_like(xp)
+    h = h0.copy()
+    for t in _order(T, reverse):
+        live = (lengths > t)[:, None]
+        hprev[t] = h
+        pre = xp[t] + h @ w_hh.T
+        new = np.maximum(pre, 0) if relu else np.tanh(pre)
+        h = np.where(live, new, h)
+        out[t] = np.where(live, new, 0)
+    return out, h, hprev
+
+
+def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu):
+    """Backward of ``rnn_seq_fwd`` from its outputs' gradients.
+
+    dpre_t = (grad_out_t + dh_t) * act'(h_t);  dh_{t-1} = dpre_t W_hh (past-the-end steps pass
+    dh through unchanged).
+    Returns: (dpre (T, B, H) the gradient of the pre-activations, dh0 (B, H)).
+    """
+    T = out.shape[0]
+    dpre = np.zeros_like(out)
+    dh = grad_hn.copy()
+    for t in _order(T, reverse, backward=True):
+        live = (lengths > t)[:, None]
+        y = out[t]
+        deriv = (y > 0).astype(y.dtype) if relu else 1 - y * y
+        dp = np.where(live, (dh + grad_out[t]) * deriv, 0)
+        dpre[t] = dp
+        dh = np.where(live, dp @ w_hh, dh)
+    return dpre, dh
+
+
+# ---- LSTM ----
+
+
+def lstm_seq_fwd(xp, h0, c0, w_hh, lengths, reverse):
+    """[i, f, g, o] = xp_t + h_{t-1} W_hh^T; i, f, o = sigmoid, g = tanh;
+    c_t = f c_{t-1} + i g;  h_t = o tanh(c_t).
+
+    Args: xp (T, B, 4H) with both biases added; h0, c0 (B, H); w_hh (4H, H); lengths (B,).
+    Returns: (out (T, B, H), h_n, c_n (B, H), acts (T, B, 4H) activated gates, hprev and cprev
+    (T, B, H) the states entering every step, tanh_c (T, B, H) = tanh(c_t)).
+    """
+    T, B, G = xp.shape
+    H = G // 4
+    out = np.zeros((T, B, H), xp.dtype)
+    acts = np.empty_like(xp)
+    hprev = np.empty((T, B, H), xp.dtype)
+    cprev = np.empty_like(hprev)
+    tanh_c = np.empty_like(hprev)
+    h, c = h0.copy(), c0.copy()
+    for t in _order(T, reverse):
+        live = (lengths > t)[:, None]
+        hprev[t], cprev[t] = h, c
+        gates = xp[t] + h @ w_hh.T
+        a = acts[t]
+        a[:, : 2 * H] = _sig(gates[:, : 2 * H])
+        a[:, 2 * H : 3 * H] = np.tanh(gates[:, 2 * H : 3 * H])
+        a[:, 3 * H :] = _sig(gates[:, 3 * H :])
+        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+        c_new = f * c + i * g
+        tanh_c[t] = np.tanh(c_new)
+        h_new = o * tanh_c[t]
+        h = np.where(live, h_new, h)
+        c = np.where(live, c_new, c)
+        out[t] = np.where(live, h_new, 0)
+    return out, h, c, acts, hprev, cprev, tanh_c
+
+
+def lstm_seq_bwd(acts, cprev, tanh_c, w_hh, grad_out, grad_hn, grad_cn, lengths, reverse):
+    """Backward of ``lstm_seq_fwd``::
+
+        dh = grad_out_t + dh_t;  dc = dc_t + dh o (1 - tanh(c_t)^2)
+        dgates = [dc g i(1-i), dc c_{t-1} f(1-f), dc i (1-g^2), dh tanh(c_t) o(1-o)]
+        dh_{t-1} = dgates W_hh;  dc_{t-1} = dc f
+
+    Returns: (dgates (T, B, 4H), dh0 (B, H), dc0 (B, H)).
+    """
+    T, B, G = acts.shape
+    H = G // 4
+    dgates = np.zeros_like(acts)
+    dh, dc = grad_hn.copy(), grad_cn.copy()
+    for t in _order(T, reverse, backward=True):
+        live = (lengths > t)[:, None]
+        a = acts[t]
+        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+        tc = tanh_c[t]
+        gh = dh + grad_out[t]
+        dct = dc + gh * o * (1 - tc * tc)
+        d = np.concatenate(
+            [
+                dct * g * i * (1 - i),
+                dct * cprev[t] * f * (1 - f),
+                dct * i * (1 - g * g),
+                gh * tc * o * (1 - o),
+            ],
+            axis=1,
+        )
+        d = np.where(live, d, 0)
+        dgates[t] = d
+        dh = np.where(live, d @ w_hh, dh)
+        dc = np.where(live, dct * f, dc)
+    return dgates, dh, dc
+
+
+# ---- GRU ----
+
+
+def gru_seq_fwd(xp, h0, w_hh, b_hh, lengths, reverse):
+    """PyTorch's GRU: gh = h_{t-1} W_hh^T + b_hh; r = sigmoid(xp_r + gh_r),
+    z = sigmoid(xp_z + gh_z), n = tanh(xp_n + r gh_n), h_t = (1 - z) n + z h_{t-1}.
+
+    Args: xp (T, B, 3H) = x W_ih^T + b_ih; h0 (B, H); w_hh (3H, H); b_hh (3H,); lengths (B,).
+    Returns: (out (T, B, H), h_n (B, H), acts (T, B, 3H) = [r, z, n], hprev (T, B, H),
+    ghn (T, B, H) the n-part of gh).
+    """
+    T, B, G = xp.shape
+    H = G // 3
+    out = np.zeros((T, B, H), xp.dtype)
+    acts = np.empty_like(xp)
+    hprev = np.empty((T, B, H), xp.dtype)
+    ghn = np.empty_like(hprev)
+    h = h0.copy()
+    for t in _order(T, reverse):
+        live = (lengths > t)[:, None]
+        hprev[t] = h
+        gh = h @ w_hh.T + b_hh
+        a = acts[t]
+        a[:, : 2 * H] = _sig(xp[t, :, : 2 * H] + gh[:, : 2 * H])
+        r, z = a[:, :H], a[:, H : 2 * H]
+        a[:, 2 * H :] = np.tanh(xp[t, :, 2 * H :] + r * gh[:, 2 * H :])
+        ghn[t] = gh[:, 2 * H :]
+        h_new = (1 - z) * a[:, 2 * H :] + z * h
+        h = np.where(live, h_new, h)
+        out[t] = np.where(live, h_new, 0)
+    return out, h, acts, hprev, ghn
+
+
+def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse):
+    """Backward of ``gru_seq_fwd``::
+
+        dh = grad_out_t + dh_t;  dn = dh (1 - z)(1 - n^2);  dz = dh (h_{t-1} - n) z(1-z)
+        dr = dn gh_n r(1-r);  dgi = [dr, dz, dn];  dgh = [dr, dz, dn r]
+        dh_{t-1} = dgh W_hh + dh z
+
+    Returns: (dgi (T, B, 3H) gradient of xp, dgh (T, B, 3H) gradient of gh, dh0 (B, H)).
+    """
+    T, B, G = acts.shape
+    H = G // 3
+    dgi = np.zeros_like(acts)
+    dgh = np.zeros_like(acts)
+    dh = grad_hn.copy()
+    for t in _order(T, reverse, backward=True):
+        live = (lengths > t)[:, None]
+        a = acts[t]
+        r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
+        g = dh + grad_out[t]
+        dn = g * (1 - z) * (1 - n * n)
+        dz = g * (hprev[t] - n) * z * (1 - z)
+        dr = dn * ghn[t] * r * (1 - r)
+        di = np.where(live, np.concatenate([dr, dz, dn], axis=1), 0)
+        dhh = np.where(live, np.concatenate([dr, dz, dn * r], axis=1), 0)
+        dgi[t], dgh[t] = di, dhh
+        dh = np.where(live, dhh @ w_hh + g * z, dh)
+    return dgi, dgh, dh

@@ -1,0 +1,234 @@
+"""Whole-sequence ops: one graph node per layer and direction of a built-in recurrent layer.
+
+``RNNSequence``, ``LSTMSequence`` and ``GRUSequence`` run the time loop of PyTorch's Elman RNN,
+LSTM and GRU inside one kernel call forward and one backward (``kernels.*_seq_fwd/_bwd``),
+instead of a dozen nodes per time step. The work is split as the FLOPs suggest:
+
+- before the loop, the input projection of every step as ONE matrix product,
+  ``xp = x.reshape(T*B, I) @ W_ih^T + b_ih (+ b_hh)``;
+- in the loop (compiled), the recurrent product ``h W_hh^T`` through BLAS and the gate maths
+  fused into one pass, saving only what backward needs (activated gates, states entering each
+  step, ``tanh(c)``);
+- after the backward loop, every weight gradient as ONE matrix product over the ``T*B`` rows:
+  ``dW_ih = dG^T X``, ``dW_hh = dG^T H_prev``, ``db = sum(dG)``, ``dx = dG W_ih``.
+
+Inputs are time-major: ``x`` (T, B, I), states (B, H). ``lengths`` (B,) ints (None: all ``T``):
+a sequence's outputs past its end are zero and its final state is the state after its last
+real step; with ``reverse=True`` the loop runs backwards in time and each sequence starts at its
+own last real step. Gradients agree with the per-step graph to round-off (tests check it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import kernels as K
+from ..engine import Function
+
+
+def _lengths(op: str, lengths, T: int, B: int) -> np.ndarray:
+    if lengths is None:
+        return np.full(B, T, np.int64)
+    arr = np.ascontiguousarray(lengths, dtype=np.int64)
+    if arr.shape != (B,) or (B and (arr.min() < 0 or arr.max() > T)):
+        raise ValueError(
+            f"{op}: lengths must hold one int in [0, {T}] per batch item ({B}), got "
+            f"{np.asarray(lengths).tolist()}"
+        )
+    return arr
+
+
+def _check(op: str, gates: int, x, states, w_ih, w_hh, b_ih, b_hh) -> tuple[int, ...]:
+    """Validate shapes; return (T, B, I, H, G)."""
+    if x.ndim != 3:
+        raise ValueError(f"{op}: expected x of shape (T, B, I), got {x.shape}")
+    T, B, n_in = x.shape
+    if w_hh.ndim != 2 or w_hh.shape[0] != gates * w_hh.shape[1]:
+        raise ValueError(f"{op}: expected w_hh of shape ({gates}*H, H), got {w_hh.shape}")
+    G, H = w_hh.shape
+    want = {"w_ih": (w_ih, (G, n_in)), "b_ih": (b_ih, (G,)), "b_hh": (b_hh, (G,))}
+    want.update({f"state {k}": (s, (B, H)) for k, s in enumerate(states)})
+    for name, (arr, shape) in want.items():
+        if arr is not None and arr.shape != shape:
+            raise ValueError(
+                f"{op}: expected {name} of shape {shape} for x {x.shape} and w_hh {w_hh.shape}, "
+                f"got {arr.shape}"
+            )
+    return T, B, n_in, H, G
+
+
+def _as(dtype, *arrays):
+    return [None if a is None else np.ascontiguousarray(a, dtype=dtype) for a in arrays]
+
+
+def _project(x2, w_ih, *biases):
+    """xp = x2 @ w_ih^T + sum(biases): the input projection of all steps in one product."""
+    xp = x2 @ w_ih.T
+    for b in biases:
+        if b is not None:
+            xp += b
+    return xp
+
+
+def _weight_grads(ctx, dg2, x2, w_ih, hprev, i_x, i_wih, i_whh, i_bih, i_bhh, dgh2=None):
+    """Gradients of x, W_ih, W_hh, b_ih, b_hh from the per-step gate gradients, as big products.
+
+    dg2 (T*B, G) is the gradient of the input projection; dgh2 that of the recurrent product
+    when it differs (GRU), else dg2.
+    """
+    need = ctx.needs_input_grad
+    dgh2 = dg2 if dgh2 is None else dgh2
+    grads = {}
+    if need[i_x]:
+        grads[i_x] = (dg2 @ w_ih).reshape(ctx.x_shape)
+    if need[i_wih]:
+        grads[i_wih] = dg2.T @ x2
+    if need[i_whh]:
+        grads[i_whh] = dgh2.T @ hprev.reshape(-1, hprev.shape[-1])
+    if need[i_bih]:
+        grads[i_bih] = dg2.sum(axis=0)
+    if need[i_bhh]:
+        grads[i_bhh] = dgh2.sum(axis=0)
+    return grads
+
+
+class RNNSequence(Function):
+    """Elman RNN layer over a sequence, one direction:
+    ``h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``, act = tanh or relu.
+
+    ``apply(x, h0, w_ih, w_hh, b_ih, b_hh, lengths=None, reverse=False, nonlinearity="tanh")``
+    with x (T, B, I), h0 (B, H), w_ih (H, I), w_hh (H, H), biases (H,) or None; returns
+    ``(output (T, B, H), h_n (B, H))``.
+
+    >>> import tinyrnn as tr
+    >>> from tinyrnn.ops.sequence import RNNSequence
+    >>> x, h0 = tr.randn(5, 2, 3), tr.zeros(2, 4)
+    >>> w_ih, w_hh = tr.randn(4, 3, requires_grad=True), tr.randn(4, 4, requires_grad=True)
+    >>> out, h_n = RNNSequence.apply(x, h0, w_ih, w_hh, None, None, lengths=[5, 2])
+    >>> out.shape, h_n.shape, out[2:, 1].abs().sum().item()
+    ((5, 2, 4), (2, 4), 0.0)
+    """
+
+    @staticmethod
+    def forward(
+        ctx, x, h0, w_ih, w_hh, b_ih, b_hh, lengths=None, reverse=False, nonlinearity="tanh"
+    ):
+        op = "RNNSequence"
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"{op}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        T, B, n_in, H, G = _check(op, 1, x, (h0,), w_ih, w_hh, b_ih, b_hh)
+        dt = np.result_type(*(a for a in (x, h0, w_ih, w_hh, b_ih, b_hh) if a is not None))
+        x, h0, w_ih, w_hh, b_ih, b_hh = _as(dt, x, h0, w_ih, w_hh, b_ih, b_hh)
+        L = _lengths(op, lengths, T, B)
+        relu = nonlinearity == "relu"
+        x2 = x.reshape(T * B, n_in)
+        xp = _project(x2, w_ih, b_ih, b_hh).reshape(T, B, G)
+        out, h_n, hprev = K.rnn_seq_fwd(xp, h0, w_hh, L, bool(reverse), relu)
+        ctx.x_shape, ctx.opts = x.shape, (L, bool(reverse), relu)
+        ctx.save_for_backward(x2, out, hprev if ctx.needs_input_grad[3] else None, w_ih, w_hh)
+        return out, h_n
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_hn):
+        x2, out, hprev, w_ih, w_hh = ctx.saved_tensors
+        L, reverse, relu = ctx.opts
+        g_out, g_hn = _as(out.dtype, grad_out, grad_hn)
+        dpre, dh0 = K.rnn_seq_bwd(out, w_hh, g_out, g_hn, L, reverse, relu)
+        grads = _weight_grads(ctx, dpre.reshape(-1, dpre.shape[-1]), x2, w_ih, hprev, 0, 2, 3, 4, 5)
+        return (grads.get(0), dh0, grads.get(2), grads.get(3), grads.get(4), grads.get(5))
+
+
+class LSTMSequence(Function):
+    """LSTM layer over a sequence, one direction (PyTorch's gates i, f, g, o)::
+
+        [i, f, g, o] = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh
+        c_t = sigmoid(f) c_{t-1} + sigmoid(i) tanh(g);  h_t = sigmoid(o) tanh(c_t)
+
+    ``apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, reverse=False)`` with x (T, B, I),
+    h0 and c0 (B, H), w_ih (4H, I), w_hh (4H, H), biases (4H,) or None; returns
+    ``(output (T, B, H), h_n (B, H), c_n (B, H))``.
+
+    >>> import tinyrnn as tr
+    >>> from tinyrnn.ops.sequence import LSTMSequence
+    >>> x, h0 = tr.randn(5, 2, 3), tr.zeros(2, 4)
+    >>> w_ih, w_hh = tr.randn(16, 3, requires_grad=True), tr.randn(16, 4, requires_grad=True)
+    >>> out, h_n, c_n = LSTMSequence.apply(x, h0, h0, w_ih, w_hh, None, None, reverse=True)
+    >>> bool((out[0] == h_n).all().item())
+    True
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, reverse=False):
+        op = "LSTMSequence"
+        T, B, n_in, H, G = _check(op, 4, x, (h0, c0), w_ih, w_hh, b_ih, b_hh)
+        dt = np.result_type(*(a for a in (x, h0, c0, w_ih, w_hh, b_ih, b_hh) if a is not None))
+        x, h0, c0, w_ih, w_hh, b_ih, b_hh = _as(dt, x, h0, c0, w_ih, w_hh, b_ih, b_hh)
+        L = _lengths(op, lengths, T, B)
+        x2 = x.reshape(T * B, n_in)
+        xp = _project(x2, w_ih, b_ih, b_hh).reshape(T, B, G)
+        out, h_n, c_n, acts, hprev, cprev, tanh_c = K.lstm_seq_fwd(
+            xp, h0, c0, w_hh, L, bool(reverse)
+        )
+        del xp
+        ctx.x_shape, ctx.opts = x.shape, (L, bool(reverse))
+        keep_h = hprev if ctx.needs_input_grad[4] else None
+        ctx.save_for_backward(x2, acts, keep_h, cprev, tanh_c, w_ih, w_hh)
+        return out, h_n, c_n
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_hn, grad_cn):
+        x2, acts, hprev, cprev, tanh_c, w_ih, w_hh = ctx.saved_tensors
+        L, reverse = ctx.opts
+        g_out, g_hn, g_cn = _as(acts.dtype, grad_out, grad_hn, grad_cn)
+        dg, dh0, dc0 = K.lstm_seq_bwd(acts, cprev, tanh_c, w_hh, g_out, g_hn, g_cn, L, reverse)
+        grads = _weight_grads(ctx, dg.reshape(-1, dg.shape[-1]), x2, w_ih, hprev, 0, 3, 4, 5, 6)
+        return (grads.get(0), dh0, dc0, grads.get(3), grads.get(4), grads.get(5), grads.get(6))
+
+
+class GRUSequence(Function):
+    """GRU layer over a sequence, one direction (PyTorch's formulation, gates r, z, n)::
+
+        gi = x_t W_ih^T + b_ih;  gh = h_{t-1} W_hh^T + b_hh
+        r = sigmoid(gi_r + gh_r);  z = sigmoid(gi_z + gh_z);  n = tanh(gi_n + r gh_n)
+        h_t = (1 - z) n + z h_{t-1}
+
+    ``apply(x, h0, w_ih, w_hh, b_ih, b_hh, lengths=None, reverse=False)`` with x (T, B, I),
+    h0 (B, H), w_ih (3H, I), w_hh (3H, H), biases (3H,) or None; returns
+    ``(output (T, B, H), h_n (B, H))``.
+
+    >>> import tinyrnn as tr
+    >>> from tinyrnn.ops.sequence import GRUSequence
+    >>> x, h0 = tr.randn(5, 2, 3), tr.zeros(2, 4)
+    >>> w_ih, w_hh = tr.randn(12, 3, requires_grad=True), tr.randn(12, 4, requires_grad=True)
+    >>> out, h_n = GRUSequence.apply(x, h0, w_ih, w_hh, None, None)
+    >>> out.shape, bool((out[-1] == h_n).all().item())
+    ((5, 2, 4), True)
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, lengths=None, reverse=False):
+        op = "GRUSequence"
+        T, B, n_in, H, G = _check(op, 3, x, (h0,), w_ih, w_hh, b_ih, b_hh)
+        dt = np.result_type(*(a for a in (x, h0, w_ih, w_hh, b_ih, b_hh) if a is not None))
+        x, h0, w_ih, w_hh, b_ih, b_hh = _as(dt, x, h0, w_ih, w_hh, b_ih, b_hh)
+        L = _lengths(op, lengths, T, B)
+        x2 = x.reshape(T * B, n_in)
+        xp = _project(x2, w_ih, b_ih).reshape(T, B, G)
+        bias_hh = np.zeros(G, dt) if b_hh is None else b_hh
+        out, h_n, acts, hprev, ghn = K.gru_seq_fwd(xp, h0, w_hh, bias_hh, L, bool(reverse))
+        del xp
+        ctx.x_shape, ctx.opts = x.shape, (L, bool(reverse))
+        ctx.save_for_backward(x2, acts, ghn, hprev, w_ih, w_hh)
+        return out, h_n
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_hn):
+        x2, acts, ghn, hprev, w_ih, w_hh = ctx.saved_tensors
+        L, reverse = ctx.opts
+        g_out, g_hn = _as(acts.dtype, grad_out, grad_hn)
+        dgi, dgh, dh0 = K.gru_seq_bwd(acts, ghn, hprev, w_hh, g_out, g_hn, L, reverse)
+        G = acts.shape[-1]
+        grads = _weight_grads(
+            ctx, dgi.reshape(-1, G), x2, w_ih, hprev, 0, 2, 3, 4, 5, dgh2=dgh.reshape(-1, G)
+        )
+        return (grads.get(0), dh0, grads.get(2), grads.get(3), grads.get(4), grads.get(5))
