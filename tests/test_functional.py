@@ -47,8 +47,11 @@ def test_linear_forward_and_grad(xshape):
 
 
 def test_linear_errors():
-    with pytest.raises(ValueError, match=r"linear: input of shape \(5, 2\) does not match weight "
-                       r"of shape \(4, 3\).*in_features=3"):
+    with pytest.raises(
+        ValueError,
+        match=r"linear: input of shape \(5, 2\) does not match weight "
+        r"of shape \(4, 3\).*in_features=3",
+    ):
         F.linear(tr.ones(5, 2), tr.ones(4, 3))
     with pytest.raises(ValueError, match=r"linear: bias must have shape \(4,\).*got \(3,\)"):
         F.linear(tr.ones(5, 3), tr.ones(4, 3), tr.ones(3))
@@ -135,8 +138,11 @@ def test_embedding_padding_idx_gets_no_gradient():
 
 def test_embedding_errors():
     w = tr.randn(5, 3)
-    with pytest.raises(IndexError, match=r"embedding: id 5 is out of range for an embedding table "
-                       r"of 5 rows \(weight \(5, 3\)\); ids must be in \[0, 4\]"):
+    with pytest.raises(
+        IndexError,
+        match=r"embedding: id 5 is out of range for an embedding table "
+        r"of 5 rows \(weight \(5, 3\)\); ids must be in \[0, 4\]",
+    ):
         F.embedding(tr.tensor([0, 5]), w)
     with pytest.raises(IndexError, match=r"embedding: id -1 is out of range"):
         F.embedding(tr.tensor([-1, 2]), w)
@@ -205,11 +211,13 @@ def test_cross_entropy_custom_ignore_index_and_weight():
     t = np.array([0, 2, 1, 2, 0])
     w = np.array([0.2, 1.0, 3.0])
     rows, denom = _np_cross_entropy(x.data, t, ignore_index=2)
-    np.testing.assert_allclose(F.cross_entropy(x, tr.tensor(t), ignore_index=2).data,
-                               rows.sum() / denom, rtol=1e-12)
+    np.testing.assert_allclose(
+        F.cross_entropy(x, tr.tensor(t), ignore_index=2).data, rows.sum() / denom, rtol=1e-12
+    )
     rows, denom = _np_cross_entropy(x.data, t, weight=w)
-    np.testing.assert_allclose(F.cross_entropy(x, tr.tensor(t), weight=tr.tensor(w)).data,
-                               rows.sum() / denom, rtol=1e-12)
+    np.testing.assert_allclose(
+        F.cross_entropy(x, tr.tensor(t), weight=tr.tensor(w)).data, rows.sum() / denom, rtol=1e-12
+    )
     gradcheck_each(lambda a: F.cross_entropy(a, tr.tensor(t), weight=w), x)
 
 
@@ -236,8 +244,9 @@ def test_cross_entropy_probability_targets_and_label_smoothing():
     x = rand64(4, 3)
     p = np.random.default_rng(3).dirichlet(np.ones(3), size=4)
     logp = F.log_softmax(x, 1).data
-    np.testing.assert_allclose(F.cross_entropy(x, tr.tensor(p)).data,
-                               -(p * logp).sum(1).mean(), rtol=1e-12)
+    np.testing.assert_allclose(
+        F.cross_entropy(x, tr.tensor(p)).data, -(p * logp).sum(1).mean(), rtol=1e-12
+    )
     gradcheck_each(lambda a: F.cross_entropy(a, tr.tensor(p)), x)
     t = np.array([0, 2, -100, 1])
     e = 0.1
@@ -245,8 +254,9 @@ def test_cross_entropy_probability_targets_and_label_smoothing():
     nll = -logp[np.arange(4)[keep], t[keep]].sum() / keep.sum()
     smooth = -logp[keep].sum() / keep.sum()
     expected = (1 - e) * nll + e / 3 * smooth
-    np.testing.assert_allclose(F.cross_entropy(x, tr.tensor(t), label_smoothing=e).data,
-                               expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        F.cross_entropy(x, tr.tensor(t), label_smoothing=e).data, expected, rtol=1e-12
+    )
     gradcheck_each(lambda a: F.cross_entropy(a, tr.tensor(t), label_smoothing=e), x)
 
 
@@ -278,36 +288,57 @@ def test_nll_loss_matches_numpy(reduction):
 def test_class_loss_errors(fn):
     name = fn.__name__
     x = tr.randn(4, 3)
-    with pytest.raises(ValueError, match=rf"{name}: target of shape \(3,\) does not match input "
-                       rf"of shape \(4, 3\); expected target shape \(4,\)"):
+    with pytest.raises(
+        ValueError,
+        match=rf"{name}: target of shape \(3,\) does not match input "
+        rf"of shape \(4, 3\); expected target shape \(4,\)",
+    ):
         fn(x, tr.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match=rf"{name}: target of shape \(4, 1\) does not match"):
         fn(x, tr.tensor([[0], [1], [2], [0]]))
-    with pytest.raises(IndexError, match=rf"{name}: target id 3 is out of range for input of "
-                       rf"shape \(4, 3\) with 3 classes; ids must be in \[0, 2\] or equal "
-                       r"ignore_index=-100"):
+    with pytest.raises(
+        IndexError,
+        match=rf"{name}: target id 3 is out of range for input of "
+        rf"shape \(4, 3\) with 3 classes; ids must be in \[0, 2\] or equal "
+        r"ignore_index=-100",
+    ):
         fn(x, tr.tensor([0, 3, 1, 1]))
     with pytest.raises(IndexError, match=rf"{name}: target id -2 is out of range"):
         fn(x, tr.tensor([0, -2, 1, 1]))
-    with pytest.raises(ValueError, match=rf"{name}: reduction must be 'mean', 'sum' or 'none', "
-                       r"got 'avg'"):
+    with pytest.raises(
+        ValueError,
+        match=rf"{name}: reduction must be 'mean', 'sum' or 'none', "
+        r"got 'avg'",
+    ):
         fn(x, tr.tensor([0, 1, 1, 1]), reduction="avg")
-    with pytest.raises(ValueError, match=rf"{name}: weight must have shape \(3,\) \(one per "
-                       r"class\), got \(2,\)"):
+    with pytest.raises(
+        ValueError,
+        match=rf"{name}: weight must have shape \(3,\) \(one per "
+        r"class\), got \(2,\)",
+    ):
         fn(x, tr.tensor([0, 1, 1, 1]), weight=tr.ones(2))
     with pytest.raises(ValueError, match=rf"{name}: input must have a class dimension"):
         fn(tr.tensor(1.0), tr.tensor(0))
 
 
 def test_class_loss_type_errors():
-    with pytest.raises(TypeError, match=r"nll_loss: class-index targets must be integers \(int64\)"
-                       r", got dtype float32 for input of shape \(2, 3\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"nll_loss: class-index targets must be integers \(int64\)"
+        r", got dtype float32 for input of shape \(2, 3\)",
+    ):
         F.nll_loss(tr.randn(2, 3), tr.tensor([0.0, 1.0]))
-    with pytest.raises(ValueError, match=r"cross_entropy: a probability target must have the "
-                       r"input's shape \(2, 3\), got \(2,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"cross_entropy: a probability target must have the "
+        r"input's shape \(2, 3\), got \(2,\)",
+    ):
         F.cross_entropy(tr.randn(2, 3), tr.tensor([0.0, 1.0]))
-    with pytest.raises(ValueError, match=r"cross_entropy: label_smoothing must be in \[0, 1\], "
-                       r"got 2"):
+    with pytest.raises(
+        ValueError,
+        match=r"cross_entropy: label_smoothing must be in \[0, 1\], "
+        r"got 2",
+    ):
         F.cross_entropy(tr.randn(2, 3), tr.tensor([0, 1]), label_smoothing=2)
     with pytest.raises(TypeError, match=r"cross_entropy: expected input to be a Tensor"):
         F.cross_entropy(np.zeros((2, 3)), tr.tensor([0, 1]))
@@ -327,8 +358,11 @@ def test_mse_loss(reduction):
 
 
 def test_mse_loss_errors():
-    with pytest.raises(ValueError, match=r"mse_loss: target of shape \(3, 1\) does not match input "
-                       r"of shape \(3,\); they must be equal"):
+    with pytest.raises(
+        ValueError,
+        match=r"mse_loss: target of shape \(3, 1\) does not match input "
+        r"of shape \(3,\); they must be equal",
+    ):
         F.mse_loss(tr.ones(3), tr.ones(3, 1))
     with pytest.raises(ValueError, match=r"mse_loss: reduction must be"):
         F.mse_loss(tr.ones(3), tr.ones(3), reduction="mean ")
@@ -354,7 +388,8 @@ def test_bce_with_logits_matches_numpy(reduction):
         np.testing.assert_allclose(out.data, expected, rtol=1e-12)
         gradcheck_each(
             lambda a, b, kw=kw: F.binary_cross_entropy_with_logits(a, b, reduction=reduction, **kw),
-            x, rand64(4, 3).sigmoid().detach().requires_grad_(),
+            x,
+            rand64(4, 3).sigmoid().detach().requires_grad_(),
         )
 
 
@@ -370,8 +405,11 @@ def test_bce_with_logits_stable_and_exact_gradient_at_zero():
 
 
 def test_bce_with_logits_errors():
-    with pytest.raises(ValueError, match=r"binary_cross_entropy_with_logits: target size \(2,\) "
-                       r"must be the same as input size \(2, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"binary_cross_entropy_with_logits: target size \(2,\) "
+        r"must be the same as input size \(2, 1\)",
+    ):
         F.binary_cross_entropy_with_logits(tr.ones(2, 1), tr.ones(2))
 
 
@@ -389,7 +427,10 @@ def test_losses_match_torch():
         ({}, {}),
         ({"weight": w}, {"weight": torch.tensor(w)}),
         ({"label_smoothing": 0.2}, {"label_smoothing": 0.2}),
-        ({"weight": w, "label_smoothing": 0.3}, {"weight": torch.tensor(w), "label_smoothing": 0.3}),
+        (
+            {"weight": w, "label_smoothing": 0.3},
+            {"weight": torch.tensor(w), "label_smoothing": 0.3},
+        ),
     ]
     for red in ("mean", "sum", "none"):
         for ours_kw, torch_kw in cases:
@@ -418,7 +459,8 @@ def test_losses_match_torch():
     pw = rng.random(4) * 3
     np.testing.assert_allclose(
         F.binary_cross_entropy_with_logits(tr.tensor(x * 30), tr.tensor(y), pos_weight=pw).data,
-        tf.binary_cross_entropy_with_logits(torch.tensor(x * 30), torch.tensor(y),
-                                            pos_weight=torch.tensor(pw)).numpy(),
+        tf.binary_cross_entropy_with_logits(
+            torch.tensor(x * 30), torch.tensor(y), pos_weight=torch.tensor(pw)
+        ).numpy(),
         rtol=1e-12,
     )

@@ -45,7 +45,9 @@ def test_init_keeps_dtype_and_works_on_parameters():
 def test_init_errors():
     with pytest.raises(TypeError, match=r"nn.init.uniform_: expected a Tensor, got ndarray"):
         init.uniform_(np.zeros(3))
-    with pytest.raises(TypeError, match=r"nn.init.normal_: expected a floating tensor, got dtype int64"):
+    with pytest.raises(
+        TypeError, match=r"nn.init.normal_: expected a floating tensor, got dtype int64"
+    ):
         init.normal_(tr.tensor([1, 2]))
     with pytest.raises(ValueError, match=r"nn.init.uniform_: expected a <= b, got a=1, b=0"):
         init.uniform_(tr.empty(2), 1, 0)
@@ -97,19 +99,30 @@ def test_calculate_gain():
     assert init.calculate_gain("leaky_relu") == pytest.approx(math.sqrt(2 / (1 + 0.01**2)))
     assert init.calculate_gain("leaky_relu", math.sqrt(5)) == pytest.approx(math.sqrt(1 / 3))
     assert init.calculate_gain("selu") == 0.75
-    with pytest.raises(ValueError, match=r"nn.init.calculate_gain: unsupported nonlinearity 'gelu'"):
+    with pytest.raises(
+        ValueError, match=r"nn.init.calculate_gain: unsupported nonlinearity 'gelu'"
+    ):
         init.calculate_gain("gelu")
 
 
 def test_fan_errors():
-    with pytest.raises(ValueError, match=r"nn.init.xavier_uniform_: fan in and fan out can not be "
-                       r"computed for a tensor with fewer than 2 dimensions \(shape \(3,\)\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"nn.init.xavier_uniform_: fan in and fan out can not be "
+        r"computed for a tensor with fewer than 2 dimensions \(shape \(3,\)\)",
+    ):
         init.xavier_uniform_(tr.empty(3))
-    with pytest.raises(ValueError, match=r"nn.init.kaiming_uniform_: mode must be 'fan_in' or "
-                       r"'fan_out', got 'fan'"):
+    with pytest.raises(
+        ValueError,
+        match=r"nn.init.kaiming_uniform_: mode must be 'fan_in' or "
+        r"'fan_out', got 'fan'",
+    ):
         init.kaiming_uniform_(tr.empty(3, 3), mode="fan")
-    with pytest.raises(ValueError, match=r"nn.init.orthogonal_: only tensors with 2 or more "
-                       r"dimensions are supported, got shape \(3,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"nn.init.orthogonal_: only tensors with 2 or more "
+        r"dimensions are supported, got shape \(3,\)",
+    ):
         init.orthogonal_(tr.empty(3))
 
 
@@ -160,15 +173,21 @@ def test_linear_gradients():
 
 
 def test_linear_errors():
-    with pytest.raises(ValueError, match=r"Linear: expected input with last dimension "
-                       r"in_features=3, got shape \(2, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Linear: expected input with last dimension "
+        r"in_features=3, got shape \(2, 4\)",
+    ):
         tr.nn.Linear(3, 2)(tr.ones(2, 4))
     with pytest.raises(TypeError, match=r"Linear: expected a Tensor input, got list"):
         tr.nn.Linear(3, 2)([1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match=r"Linear: in_features must be a non-negative int, got -1"):
         tr.nn.Linear(-1, 2)
-    with pytest.raises(ValueError, match=r"Linear: out_features must be a non-negative int, "
-                       r"got 2.5"):
+    with pytest.raises(
+        ValueError,
+        match=r"Linear: out_features must be a non-negative int, "
+        r"got 2.5",
+    ):
         tr.nn.Linear(3, 2.5)
     with pytest.raises(TypeError, match=r"parameters must be float32 or float64, got dtype int64"):
         tr.nn.Linear(3, 2, dtype=tr.int64)
@@ -202,8 +221,11 @@ def test_embedding_padding_row():
 
 def test_embedding_errors():
     emb = tr.nn.Embedding(4, 2)
-    with pytest.raises(IndexError, match=r"embedding: id 4 is out of range for an embedding table "
-                       r"of 4 rows"):
+    with pytest.raises(
+        IndexError,
+        match=r"embedding: id 4 is out of range for an embedding table "
+        r"of 4 rows",
+    ):
         emb(tr.tensor([0, 4]))
     with pytest.raises(TypeError, match=r"embedding: expected integer ids"):
         emb(tr.tensor([0.0]))
@@ -259,8 +281,9 @@ def test_loss_modules_match_functional():
     bce = tr.nn.BCEWithLogitsLoss(pos_weight=[1.0, 2.0, 3.0], reduction="none")
     np.testing.assert_array_equal(
         bce(x, yb).data,
-        F.binary_cross_entropy_with_logits(x, yb, reduction="none",
-                                           pos_weight=np.array([1.0, 2.0, 3.0])).data,
+        F.binary_cross_entropy_with_logits(
+            x, yb, reduction="none", pos_weight=np.array([1.0, 2.0, 3.0])
+        ).data,
     )
     assert list(bce.state_dict()) == ["pos_weight"]
     with pytest.raises(ValueError, match=r"cross_entropy: target of shape \(4,\) does not match"):
