@@ -7,7 +7,7 @@ Assigning a ``Parameter`` or a ``Module`` to an attribute registers it; ``state_
 from __future__ import annotations
 
 import weakref
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +17,8 @@ from .._dtype import get_default_dtype
 from ..tensor import Tensor, _to_array
 
 _MODULES: weakref.WeakSet[Module] = weakref.WeakSet()
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
 class Parameter(Tensor):
@@ -74,12 +76,34 @@ class Module:
                 f"cannot assign {name!r} before Module.__init__() is called in "
                 f"{type(self).__name__}.__init__"
             )
+        kind = type(self).__name__
+        if name in self._parameters and not (value is None or isinstance(value, Parameter)):
+            # as PyTorch: replacing a parameter by a plain value would silently untrain it
+            raise TypeError(
+                f"cannot assign {type(value).__name__} as parameter {name!r} of {kind} "
+                "(nn.Parameter or None expected)"
+            )
+        if name in self._modules and not (value is None or isinstance(value, Module)):
+            raise TypeError(
+                f"cannot assign {type(value).__name__} as child module {name!r} of {kind} "
+                "(nn.Module or None expected)"
+            )
+        if name in self._buffers and not (value is None or isinstance(value, Tensor)):
+            raise TypeError(
+                f"cannot assign {type(value).__name__} as buffer {name!r} of {kind} "
+                "(Tensor or None expected)"
+            )
+        if name in self._buffers and not isinstance(value, (Parameter, Module)):
+            self._buffers[name] = value
+            return
         for store in (self._parameters, self._modules, self._buffers):
             store.pop(name, None)
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
             self._modules[name] = value
+        elif value is None and name in ("_parameters", "_modules", "_buffers"):
+            raise AttributeError(f"cannot assign None to {name!r}: it is Module bookkeeping")
         else:
             object.__setattr__(self, name, value)
             return
@@ -109,6 +133,13 @@ class Module:
 
     def register_buffer(self, name: str, tensor: Tensor | None) -> None:
         """Add non-trainable state that ``state_dict`` saves (running statistics, masks)."""
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(
+                f"register_buffer: cannot register {type(tensor).__name__} as buffer {name!r} "
+                "(Tensor or None expected)"
+            )
+        if name in self._parameters or name in self._modules:
+            raise KeyError(f"register_buffer: attribute {name!r} already exists")
         self.__dict__.pop(name, None)
         self._buffers[name] = tensor
 
@@ -146,17 +177,23 @@ class Module:
             if m is not None:
                 yield k, m
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        """Every parameter with its dotted name; a parameter shared by two modules appears once."""
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
+        """Every parameter with its dotted name, in registration order, depth first; a parameter
+        shared by two modules appears once (under its first name). ``recurse=False``: only
+        this module's own parameters."""
         seen: set[int] = set()
-        for mname, mod in self.named_modules(prefix):
+        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for mname, mod in mods:
             for k, p in mod._parameters.items():
                 if p is not None and id(p) not in seen:
                     seen.add(id(p))
                     yield (f"{mname}.{k}" if mname else k), p
 
-    def parameters(self) -> Iterator[Parameter]:
-        for _, p in self.named_parameters():
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every parameter (see ``named_parameters``), for an optimiser."""
+        for _, p in self.named_parameters(recurse=recurse):
             yield p
 
     def named_buffers(self) -> Iterator[tuple[str, Tensor]]:
@@ -216,7 +253,7 @@ class Module:
                         out[f"{mname}.{k}" if mname else k] = t.data.copy()
         return out
 
-    def load_state_dict(self, state_dict: Any, strict: bool = True) -> tuple[list[str], list[str]]:
+    def load_state_dict(self, state_dict: Any, strict: bool = True) -> IncompatibleKeys:
         """Copy arrays into parameters and buffers by name, cast to each one's dtype.
 
         Everything is validated before anything changes: with ``strict``, a missing or unexpected
@@ -224,7 +261,8 @@ class Module:
         """
         if not hasattr(state_dict, "items"):
             raise TypeError(
-                f"load_state_dict: expected a mapping of names to arrays, got {type(state_dict).__name__}"
+                "load_state_dict: expected a mapping of names to arrays, got "
+                f"{type(state_dict).__name__}"
             )
         targets: dict[str, Tensor] = {}
         for mname, mod in self.named_modules():
@@ -262,8 +300,11 @@ class Module:
                 f"Error(s) in loading state_dict for {type(self).__name__}: " + "; ".join(errors)
             )
         for t, arr in staged:
-            t.data = arr
-        return missing, unexpected
+            if t.data.flags.writeable:
+                np.copyto(t.data, arr)  # in place, as PyTorch's copy_: views of .data follow
+            else:
+                t.data = arr
+        return IncompatibleKeys(missing, unexpected)
 
     # ---- calling ----
 
