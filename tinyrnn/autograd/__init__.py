@@ -3,5 +3,14 @@
 from ..engine import Context, Function
 from .anomaly import detect_anomaly
 from .gradcheck import GradcheckError, gradcheck
+from .stepcheck import StepcheckError, stepcheck
 
-__all__ = ["Context", "Function", "GradcheckError", "detect_anomaly", "gradcheck"]
+__all__ = [
+    "Context",
+    "Function",
+    "GradcheckError",
+    "StepcheckError",
+    "detect_anomaly",
+    "gradcheck",
+    "stepcheck",
+]

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
 
 from .._dtype import get_default_dtype
 from .._random import generator
+from ..autograd.stepcheck import STEP_PROBE
 from ..engine import Function, scope
 from ..tensor import Tensor, cat, stack, where
 from .cells import gru_step, lstm_step, rnn_step
@@ -31,11 +31,6 @@ State = Tensor | tuple[Tensor, ...]
 StepFn = Callable[[Tensor, Any], Any]
 
 __all__ = ["GRU", "LSTM", "RNN", "Bidirectional", "Recurrent", "unroll"]
-
-# A step probe (used by ``tr.autograd.stepcheck``) sees every step of every unroll: its
-# ``enter(name, t, state)`` may return a replacement state, and ``exit(name, t)`` runs after the
-# step. None in normal use.
-STEP_PROBE: ContextVar[Any] = ContextVar("tinyrnn_step_probe", default=None)
 
 _SKIP = "skip"  # a step where every sequence of the batch has already ended
 
@@ -333,6 +328,7 @@ class _RNNBase(Module):
     """Stacked, optionally bidirectional recurrent layers with PyTorch's parameters."""
 
     gates = 1
+    gate_names: tuple[str, ...] = ()
     n_states = 1
 
     def __init__(
@@ -592,6 +588,7 @@ class LSTM(_RNNBase):
     """
 
     gates = 4
+    gate_names = ("i", "f", "g", "o")
     n_states = 2
 
     def _step(self, x, state, w_ih, w_hh, b_ih, b_hh):
@@ -631,6 +628,7 @@ class GRU(_RNNBase):
     """
 
     gates = 3
+    gate_names = ("r", "z", "n")
 
     def _step(self, x, state, w_ih, w_hh, b_ih, b_hh):
         return gru_step(x, state, w_ih, w_hh, b_ih, b_hh, self.fused)
