@@ -23,7 +23,8 @@ def rng() -> np.random.Generator:
 @pytest.fixture(params=["numba", "numpy"])
 def backend(request) -> str:
     """Load one kernel backend for the test and restore the previous one afterwards."""
-    before = {name: getattr(kernels, name) for name in kernels.NAMES}
+    names = [n for attr in dir(kernels) if attr.endswith("NAMES") for n in getattr(kernels, attr)]
+    before = {name: getattr(kernels, name) for name in names}
     kernels.load(request.param)
     yield request.param
     for name, fn in before.items():

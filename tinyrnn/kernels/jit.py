@@ -40,13 +40,23 @@ def sigmoid_fwd(x):
 @_njit
 def sigmoid_bwd(y, grad_output):
     """dL/dx = g * y * (1 - y), from the saved output y."""
-    return grad_output * y * (1 - y)
+    yf = y.ravel()
+    gf = grad_output.ravel()
+    out = np.empty_like(gf)
+    for k in range(gf.size):
+        out[k] = gf[k] * yf[k] * (1 - yf[k])
+    return out.reshape(grad_output.shape)
 
 
 @_njit
 def tanh_bwd(y, grad_output):
     """dL/dx = g * (1 - y**2), from the saved output y."""
-    return grad_output * (1 - y * y)
+    yf = y.ravel()
+    gf = grad_output.ravel()
+    out = np.empty_like(gf)
+    for k in range(gf.size):
+        out[k] = gf[k] * (1 - yf[k] * yf[k])
+    return out.reshape(grad_output.shape)
 
 
 @_njit
@@ -68,12 +78,12 @@ def log_softmax_fwd(x):
     """y_ij = x_ij - max_j x_ij - log sum_j exp(x_ij - max_j x_ij)."""
     B, C = x.shape
     out = np.empty_like(x)
+    if C == 0:  # rows of no elements: nothing to normalise
+        return out
     for b in range(B):
         m = -np.inf
         for j in range(C):
             m = max(m, x[b, j])
-        if C == 0:
-            m = 0.0
         s = 0.0
         for j in range(C):
             s += np.exp(x[b, j] - m)

@@ -41,7 +41,8 @@ def log_softmax_fwd(x):
     """y_ij = x_ij - max_j x_ij - log sum_j exp(x_ij - max_j x_ij)."""
     m = x.max(axis=1, keepdims=True) if x.shape[1] else np.zeros((x.shape[0], 1), x.dtype)
     s = x - m
-    return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+    with np.errstate(divide="ignore"):  # rows of no elements: log(0), on an empty result
+        return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
 
 
 def log_softmax_bwd(y, grad_output):

@@ -200,6 +200,8 @@ class Tanh(Function):
     def forward(ctx, x):
         # NumPy's tanh is vectorised (SIMD); Numba calls libm per element, 10-40x slower here.
         y = np.tanh(x)
+        if type(y) is not np.ndarray:  # a 0-d input gives a NumPy scalar; kernels take arrays
+            y = np.asarray(y)
         ctx.save_for_backward(y)
         return y
 
