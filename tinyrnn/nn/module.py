@@ -144,6 +144,7 @@ class Module:
         self._buffers[name] = tensor
 
     def add_module(self, name: str, module: Module | None) -> None:
+        """Register ``module`` as the child ``name`` (what ``self.name = module`` does)."""
         setattr(self, name, module)
 
     # ---- traversal ----
@@ -164,15 +165,18 @@ class Module:
             stack.extend(reversed(children))
 
     def modules(self) -> Iterator[Module]:
+        """This module and every submodule, depth first, each once."""
         for _, m in self.named_modules():
             yield m
 
     def children(self) -> Iterator[Module]:
+        """The direct submodules, in registration order."""
         for m in self._modules.values():
             if m is not None:
                 yield m
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """The direct submodules with their attribute names."""
         for k, m in self._modules.items():
             if m is not None:
                 yield k, m
@@ -197,6 +201,7 @@ class Module:
             yield p
 
     def named_buffers(self) -> Iterator[tuple[str, Tensor]]:
+        """Every buffer (non-trainable saved state) with its dotted name."""
         for mname, mod in self.named_modules():
             for k, b in mod._buffers.items():
                 if b is not None:
@@ -205,14 +210,31 @@ class Module:
     # ---- modes and grads ----
 
     def train(self, mode: bool = True) -> Module:
+        """Set training mode (``mode=True``) or evaluation mode on this module and every
+        submodule; layers such as ``Dropout`` read ``self.training``. Returns ``self``.
+
+        >>> import tinyrnn as tr
+        >>> net = tr.nn.Sequential(tr.nn.Dropout(0.5)).train(False)
+        >>> net[0].training
+        False
+        """
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
 
     def eval(self) -> Module:
+        """Evaluation mode (``train(False)``): dropout off. Returns ``self``."""
         return self.train(False)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset every parameter's gradient: to None (default) or to zeros.
+
+        >>> import tinyrnn as tr
+        >>> layer = tr.nn.Linear(2, 1)
+        >>> layer(tr.ones(1, 2)).sum().backward(); layer.zero_grad()
+        >>> layer.weight.grad is None
+        True
+        """
         for p in self.parameters():
             if set_to_none:
                 p.grad = None
@@ -220,6 +242,7 @@ class Module:
                 p.grad.data = np.zeros_like(p.grad.data)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Turn gradient tracking of every parameter on or off (freezing). Returns ``self``."""
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
@@ -236,9 +259,11 @@ class Module:
         return self
 
     def double(self) -> Module:
+        """Cast parameters and floating buffers to float64 in place. Returns ``self``."""
         return self.to(np.float64)
 
     def float(self) -> Module:
+        """Cast parameters and floating buffers to float32 in place. Returns ``self``."""
         return self.to(np.float32)
 
     # ---- state ----
@@ -309,12 +334,14 @@ class Module:
     # ---- calling ----
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The computation; subclasses define it and call the module, not ``forward``."""
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
     def extra_repr(self) -> str:
+        """The text inside this module's ``repr`` parentheses (its settings)."""
         return ""
 
     def __repr__(self) -> str:
@@ -385,12 +412,14 @@ class ModuleList(Module):
             self.append(m)
 
     def append(self, module: Module) -> ModuleList:
+        """Add ``module`` at the end (named by its position). Returns ``self``."""
         if not isinstance(module, Module):
             raise TypeError(f"ModuleList.append: expected a Module, got {type(module).__name__}")
         self.add_module(str(len(self._modules)), module)
         return self
 
     def extend(self, modules: Any) -> ModuleList:
+        """Append every module of an iterable. Returns ``self``."""
         for m in modules:
             self.append(m)
         return self
