@@ -189,10 +189,10 @@ def test_steps_are_scoped_by_layer_and_time():
     x = tr.randn(3, 2, 4, requires_grad=True)
     out, (h, c) = nn.LSTM(4, 5, num_layers=2, bidirectional=True)(x)
     found = {s for s in scopes_of(out, h, c) if s}
-    expected = {
-        (f"lstm.l{k}{d}.t{t}",) for k in range(2) for d in ("", "_reverse") for t in range(3)
-    }
-    assert found == expected
+    layers = [f"lstm.l{k}{d}" for k in range(2) for d in ("", "_reverse")]
+    steps = {(f"{layer}.t{t}",) for layer in layers for t in range(3)}
+    # each layer's input projection is one product for all steps, outside the step scopes
+    assert found == steps | {(layer,) for layer in layers}
     out, _ = nn.Recurrent(MGU(4, 3), name="enc")(x)
     assert {s for s in scopes_of(out) if s} == {("enc.t0",), ("enc.t1",), ("enc.t2",)}
     with tr.scope("model"):
@@ -372,6 +372,48 @@ def test_layer_fused_equals_op_by_op(layer_cls):
         grads.append([out.data] + [p.grad.data for p in layer.parameters()])
     for a, b in zip(*grads, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+class PassiveProbe:
+    """Sees every step and changes nothing (stepcheck's hook, without the check)."""
+
+    def __init__(self):
+        self.steps = []
+
+    def enter(self, name, t, state):
+        self.steps.append((name, t))
+        return state
+
+    def exit(self, name, t):
+        pass
+
+
+@pytest.mark.parametrize("layer_cls", [nn.RNN, nn.LSTM, nn.GRU])
+def test_step_by_step_path_equals_the_hoisted_input_projection(layer_cls):
+    """Layers compute x W_ih^T for all steps at once; under a step probe (stepcheck) each step
+    computes everything itself. Both give the same numbers."""
+    from tinyrnn.autograd.stepcheck import STEP_PROBE
+
+    tr.manual_seed(15)
+    layer = layer_cls(3, 4, num_layers=2, bidirectional=True).double()
+    x = tr.randn(5, 2, 3, dtype=tr.float64)
+    results = []
+    probe = PassiveProbe()
+    for p in (None, probe):
+        token = STEP_PROBE.set(p)
+        try:
+            layer.zero_grad()
+            out, state = layer(x, lengths=[5, 2])
+            h = state[0] if isinstance(state, tuple) else state
+            weighted_loss(np.random.default_rng(3), out, h).backward()
+        finally:
+            STEP_PROBE.reset(token)
+        results.append([out.data] + [p.grad.data for p in layer.parameters()])
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    # 4 layer-directions of 5 steps each, in execution order
+    assert len(probe.steps) == 4 * 5
+    assert probe.steps[:2] == [(f"{layer.scope_name}.l0", 0), (f"{layer.scope_name}.l0", 1)]
 
 
 def test_layer_gradcheck_with_initial_state_and_lengths():

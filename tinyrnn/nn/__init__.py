@@ -6,6 +6,7 @@ from .layers import Dropout, Embedding, Linear
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, ModuleList, Parameter, Sequential
 from .recurrent import GRU, LSTM, RNN, Bidirectional, Recurrent
+from .tbptt import detach_state, time_windows, truncated_bptt
 
 __all__ = [
     "BCEWithLogitsLoss",
@@ -27,7 +28,10 @@ __all__ = [
     "ModuleList",
     "Parameter",
     "Sequential",
+    "detach_state",
     "functional",
     "init",
+    "time_windows",
+    "truncated_bptt",
     "utils",
 ]

@@ -38,6 +38,44 @@ def _affine(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
     return y if b is None else y + b
 
 
+# Each step below is ``*_recur(x W_ih^T + b_ih, state, W_hh^T, b_hh)``: the input projection
+# does not depend on the state, so a layer can compute it for every step in one product and
+# transpose W_hh once, then call the same ``*_recur`` per step.
+
+
+def _recurrent_part(h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None) -> Tensor:
+    y = h @ w_hh_t
+    return y if b_hh is None else y + b_hh
+
+
+def _rnn_recur(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Any, nonlinearity: str) -> Tensor:
+    pre = gi + _recurrent_part(h, w_hh_t, b_hh)
+    return pre.tanh() if nonlinearity == "tanh" else pre.relu()
+
+
+def _lstm_recur(gi: Tensor, state: Any, w_hh_t: Tensor, b_hh: Any, fused: bool) -> Any:
+    h, c = state
+    gates = gi + _recurrent_part(h, w_hh_t, b_hh)
+    if fused:
+        return LSTMCellStep.apply(gates, c)
+    i, f, g, o = gates.chunk(4, 1)
+    i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+    c_new = f * c + i * g
+    return o * c_new.tanh(), c_new
+
+
+def _gru_recur(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Any, fused: bool) -> Tensor:
+    gh = _recurrent_part(h, w_hh_t, b_hh)
+    if fused:
+        return GRUCellStep.apply(gi, gh, h)
+    i_r, i_z, i_n = gi.chunk(3, 1)
+    h_r, h_z, h_n = gh.chunk(3, 1)
+    r = (i_r + h_r).sigmoid()
+    z = (i_z + h_z).sigmoid()
+    n = (i_n + r * h_n).tanh()
+    return (1 - z) * n + z * h
+
+
 def rnn_step(
     x: Tensor,
     h: Tensor,
@@ -57,8 +95,7 @@ def rnn_step(
     >>> tr.nn.cells.rnn_step(tr.ones(1, 3), tr.ones(1, 2), w, tr.eye(2), None, None).shape
     (1, 2)
     """
-    pre = _affine(x, w_ih, b_ih) + _affine(h, w_hh, b_hh)
-    return pre.tanh() if nonlinearity == "tanh" else pre.relu()
+    return _rnn_recur(_affine(x, w_ih, b_ih), h, w_hh.T, b_hh, nonlinearity)
 
 
 def lstm_step(
@@ -86,14 +123,7 @@ def lstm_step(
     >>> round(h1.tolist()[0][0], 4)
     0.7038
     """
-    h, c = state
-    gates = _affine(x, w_ih, b_ih) + _affine(h, w_hh, b_hh)
-    if fused:
-        return LSTMCellStep.apply(gates, c)
-    i, f, g, o = gates.chunk(4, 1)
-    i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
-    c_new = f * c + i * g
-    return o * c_new.tanh(), c_new
+    return _lstm_recur(_affine(x, w_ih, b_ih), state, w_hh.T, b_hh, fused)
 
 
 def gru_step(
@@ -121,16 +151,7 @@ def gru_step(
     >>> h1.tolist()  # z = 1/2, n = 0: halfway from h to 0
     [[0.5, 0.5]]
     """
-    gi = _affine(x, w_ih, b_ih)
-    gh = _affine(h, w_hh, b_hh)
-    if fused:
-        return GRUCellStep.apply(gi, gh, h)
-    i_r, i_z, i_n = gi.chunk(3, 1)
-    h_r, h_z, h_n = gh.chunk(3, 1)
-    r = (i_r + h_r).sigmoid()
-    z = (i_z + h_z).sigmoid()
-    n = (i_n + r * h_n).tanh()
-    return (1 - z) * n + z * h
+    return _gru_recur(_affine(x, w_ih, b_ih), h, w_hh.T, b_hh, fused)
 
 
 # ---- cells: parameters, shape checks, initial state ----

@@ -24,7 +24,7 @@ from .._random import generator
 from ..autograd.stepcheck import STEP_PROBE
 from ..engine import Function, scope
 from ..tensor import Tensor, cat, stack, where
-from .cells import gru_step, lstm_step, rnn_step
+from .cells import _gru_recur, _lstm_recur, _rnn_recur, gru_step, lstm_step, rnn_step
 from .module import Module, Parameter
 
 State = Tensor | tuple[Tensor, ...]
@@ -403,24 +403,55 @@ class _RNNBase(Module):
     # ---- the math of one step, given this layer's parameters (subclasses) ----
 
     def _step(self, x: Tensor, state: Any, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any) -> Any:
+        """One whole step (``cells.*_step``) from the input x_t (B, I)."""
         raise NotImplementedError
 
-    def _step_fn(self, index: int) -> StepFn:
-        """The step of layer/direction ``index``; parameters are looked up at every call, so
-        replacing one (as ``stepcheck`` does for a single step) takes effect at once."""
-        names = self._names[index]
+    def _recur(self, gi: Tensor, state: Any, w_hh_t: Tensor, b_hh: Any) -> Any:
+        """The same step from its input projection gi = x_t W_ih^T + b_ih (``cells._*_recur``)."""
+        raise NotImplementedError
 
-        def step(x: Tensor, state: Any) -> Any:
-            w_ih, w_hh, b_ih, b_hh = (getattr(self, n) if n else None for n in names)
-            return self._step(x, state, w_ih, w_hh, b_ih, b_hh)
-
-        return step
+    def _weights(self, index: int) -> tuple[Any, Any, Any, Any]:
+        return tuple(getattr(self, n) if n else None for n in self._names[index])  # type: ignore[return-value]
 
     def _run_direction(
-        self, index: int, name: str, inputs: list[Tensor], state: Any, masks: Any, reverse: bool
-    ) -> tuple[list[Tensor], Any]:
-        """One direction of one layer over the whole sequence: the per-step unroll."""
-        return unroll(self._step_fn(index), inputs, state, name, reverse=reverse, masks=masks)
+        self,
+        index: int,
+        name: str,
+        x: Tensor,
+        state: Any,
+        lengths: np.ndarray | None,
+        reverse: bool,
+    ) -> tuple[Tensor, Any]:
+        """One direction of one layer over the whole sequence: x (T, B, I) -> outputs
+        (T, B, H) and the final state. This is the per-step unroll; a whole-sequence kernel
+        can take its place here.
+
+        The input projection x_t W_ih^T + b_ih does not depend on the state, so it is one
+        product for all steps (in scope ``name``), and W_hh is transposed once; each step then
+        adds the recurrent part and applies the gates. Under ``stepcheck`` every step computes
+        everything from the parameters instead, so that each step's copy of them can be
+        swapped in."""
+        masks = step_masks(lengths, x.shape[0])
+        if STEP_PROBE.get() is not None:
+            weights = self._weights
+
+            def step(x_t: Tensor, s: Any) -> Any:
+                return self._step(x_t, s, *weights(index))
+
+            outs, final = unroll(step, unbind_time(x), state, name, reverse=reverse, masks=masks)
+        else:
+            w_ih, w_hh, b_ih, b_hh = self._weights(index)
+            steps, batch = x.shape[0], x.shape[1]
+            with scope(name):
+                gi = x.reshape(steps * batch, x.shape[2]) @ w_ih.T
+                gi = (gi if b_ih is None else gi + b_ih).reshape(steps, batch, w_ih.shape[0])
+                w_hh_t = w_hh.T
+
+            def recur(gi_t: Tensor, s: Any) -> Any:
+                return self._recur(gi_t, s, w_hh_t, b_hh)
+
+            outs, final = unroll(recur, unbind_time(gi), state, name, reverse=reverse, masks=masks)
+        return stack(outs, 0), final
 
     # ---- checks ----
 
@@ -465,7 +496,7 @@ class _RNNBase(Module):
             )
         steps, batch = x.shape[0], x.shape[1]
         h0 = self._hidden_parts(hx, batch, unbatched)
-        masks = step_masks(_lengths_array(owner, lengths, batch, steps), steps)
+        lengths_arr = _lengths_array(owner, lengths, batch, steps)
         dirs = 2 if self.bidirectional else 1
         finals: list[Any] = []
         layer_in = x
@@ -474,7 +505,6 @@ class _RNNBase(Module):
                 from . import functional as F
 
                 layer_in = F.dropout(layer_in, self.dropout, True)
-            inputs = unbind_time(layer_in)
             outs = []
             for d in range(dirs):
                 index = k * dirs + d
@@ -484,8 +514,8 @@ class _RNNBase(Module):
                 else:
                     state = h0[0][index] if self.n_states == 1 else (h0[0][index], h0[1][index])
                 name = f"{self.scope_name}.l{k}{'_reverse' if d else ''}"
-                steps_out, final = self._run_direction(index, name, inputs, state, masks, d == 1)
-                outs.append(stack(steps_out, 0))
+                out, final = self._run_direction(index, name, layer_in, state, lengths_arr, d == 1)
+                outs.append(out)
                 finals.append(final)
             layer_in = outs[0] if dirs == 1 else cat(outs, -1)
         y = _batch_major(layer_in, self.batch_first, unbatched)
@@ -554,6 +584,9 @@ class RNN(_RNNBase):
     def _step(self, x, state, w_ih, w_hh, b_ih, b_hh):
         return rnn_step(x, state, w_ih, w_hh, b_ih, b_hh, self.nonlinearity)
 
+    def _recur(self, gi, state, w_hh_t, b_hh):
+        return _rnn_recur(gi, state, w_hh_t, b_hh, self.nonlinearity)
+
 
 class LSTM(_RNNBase):
     """Long short-term memory layers; each step is ``cells.lstm_step``.
@@ -594,6 +627,9 @@ class LSTM(_RNNBase):
     def _step(self, x, state, w_ih, w_hh, b_ih, b_hh):
         return lstm_step(x, state, w_ih, w_hh, b_ih, b_hh, self.fused)
 
+    def _recur(self, gi, state, w_hh_t, b_hh):
+        return _lstm_recur(gi, state, w_hh_t, b_hh, self.fused)
+
 
 class GRU(_RNNBase):
     """Gated recurrent unit layers; each step is ``cells.gru_step``.
@@ -632,3 +668,6 @@ class GRU(_RNNBase):
 
     def _step(self, x, state, w_ih, w_hh, b_ih, b_hh):
         return gru_step(x, state, w_ih, w_hh, b_ih, b_hh, self.fused)
+
+    def _recur(self, gi, state, w_hh_t, b_hh):
+        return _gru_recur(gi, state, w_hh_t, b_hh, self.fused)
