@@ -224,9 +224,11 @@ def render_pictures(out_dir: str | Path) -> list[Path]:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    loss, _ = neuron_graph()
+    with viz.record_grads():  # keep every intermediate gradient for the pictures
+        loss, _ = neuron_graph()
+        vector_loss = _vector_loss()
     written = [_render(viz, loss, out / "seed_neurons.svg", grads=True)]
-    written.append(_render(viz, _vector_loss(), out / "seed_unrolled.svg", grads=True))
+    written.append(_render(viz, vector_loss, out / "seed_unrolled.svg", grads=True))
     return written
 
 
