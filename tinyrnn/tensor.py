@@ -61,11 +61,12 @@ def _to_array(data: Any, dtype: Any = None, op: str = "tensor") -> np.ndarray:
     return arr
 
 
-def _shape_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
+def _shape_args(shape: tuple[Any, ...], op: str) -> tuple[int, ...]:
+    """``f(2, 3)`` and ``f((2, 3))`` both mean shape (2, 3); check the sizes."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     if not all(isinstance(s, (int, np.integer)) and s >= 0 for s in shape):
-        raise ValueError(f"expected a shape of non-negative ints, got {shape}")
+        raise ValueError(f"{op}: expected a shape of non-negative ints, got {shape}")
     return tuple(int(s) for s in shape)
 
 
@@ -565,70 +566,136 @@ def _as_operand(x: Any) -> Any:
 
 
 def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """Make a tensor from data (always copied). Python floats give the default dtype.
+    """A new tensor holding a copy of ``data`` (numbers, nested lists or an array).
+
+    Python floats give the default dtype (float32), Python ints int64, bools bool; a NumPy
+    float array keeps its dtype. Strings, objects, complex numbers and ragged lists are refused.
 
     >>> import tinyrnn as tr
-    >>> tr.tensor([1, 2]).dtype, tr.tensor([1.0]).dtype
-    (dtype('int64'), dtype('float32'))
+    >>> tr.tensor([1, 2]).dtype, tr.tensor([1.0]).dtype, tr.tensor([[1.0], [2.0]]).shape
+    (dtype('int64'), dtype('float32'), (2, 1))
     """
     return Tensor(np.array(_to_array(data, dtype), copy=True), None, requires_grad)
 
 
 def from_numpy(a: np.ndarray) -> Tensor:
-    """A tensor sharing memory with the NumPy array ``a`` (its dtype kept)."""
+    """A tensor sharing memory with the NumPy array ``a`` (its dtype kept; float16 is promoted).
+
+    >>> import numpy as np, tinyrnn as tr
+    >>> a = np.zeros(2); t = tr.from_numpy(a); a[0] = 5.0; t.tolist()
+    [5.0, 0.0]
+    """
     if not isinstance(a, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(a).__name__}")
     keep = a.dtype.kind != "f" or a.dtype in _dtype._FLOATS  # float16 becomes the default dtype
     return Tensor(_to_array(a, a.dtype if keep else None))
 
 
-def _filled(fill: Callable[[tuple[int, ...], np.dtype], np.ndarray], shape, dtype, requires_grad):
+def _filled(op: str, fill: Callable[..., np.ndarray], shape, dtype, requires_grad) -> Tensor:
     d = _dtype.to_dtype(dtype) if dtype is not None else _dtype.get_default_dtype()
-    return Tensor(fill(_shape_args(shape), d), requires_grad=requires_grad)
+    return Tensor(fill(_shape_args(shape, op), d), requires_grad=requires_grad)
 
 
 def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of zeros. ``tr.zeros(2, 3)`` or ``tr.zeros((2, 3))``."""
-    return _filled(np.zeros, shape, dtype, requires_grad)
+    """A tensor of zeros of the given shape: ``tr.zeros(2, 3)`` or ``tr.zeros((2, 3))``.
+
+    >>> import tinyrnn as tr
+    >>> tr.zeros(2, 3).shape, tr.zeros(()).shape
+    ((2, 3), ())
+    """
+    return _filled("zeros", np.zeros, shape, dtype, requires_grad)
 
 
 def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of ones."""
-    return _filled(np.ones, shape, dtype, requires_grad)
+    """A tensor of ones of the given shape.
+
+    >>> import tinyrnn as tr
+    >>> tr.ones(2, dtype=tr.float64).tolist()
+    [1.0, 1.0]
+    """
+    return _filled("ones", np.ones, shape, dtype, requires_grad)
 
 
 def empty(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """An uninitialised tensor."""
-    return _filled(np.empty, shape, dtype, requires_grad)
+    """A tensor of the given shape whose values are not initialised.
+
+    >>> import tinyrnn as tr
+    >>> tr.empty(3, 0).shape
+    (3, 0)
+    """
+    return _filled("empty", np.empty, shape, dtype, requires_grad)
 
 
 def full(size: Sequence[int], fill_value: float, dtype: Any = None, requires_grad=False) -> Tensor:
-    """A tensor of ``size`` filled with ``fill_value``."""
-    return _filled(lambda s, d: np.full(s, fill_value, d), (tuple(size),), dtype, requires_grad)
+    """A tensor of shape ``size`` with every element ``fill_value``.
+
+    >>> import tinyrnn as tr
+    >>> tr.full((2, 2), 7.0).tolist()
+    [[7.0, 7.0], [7.0, 7.0]]
+    """
+
+    def fill(s: tuple[int, ...], d: np.dtype) -> np.ndarray:
+        return np.full(s, fill_value, d)
+
+    return _filled("full", fill, (tuple(size),), dtype, requires_grad)
 
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return zeros(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+    """Zeros of ``t``'s shape and (unless given) dtype.
+
+    >>> import tinyrnn as tr
+    >>> tr.zeros_like(tr.ones(2, 1, dtype=tr.float64)).dtype
+    dtype('float64')
+    """
+    return zeros(t.shape, dtype=t.dtype if dtype is None else dtype, requires_grad=requires_grad)
 
 
 def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return ones(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+    """Ones of ``t``'s shape and (unless given) dtype.
+
+    >>> import tinyrnn as tr
+    >>> tr.ones_like(tr.zeros(2)).tolist()
+    [1.0, 1.0]
+    """
+    return ones(t.shape, dtype=t.dtype if dtype is None else dtype, requires_grad=requires_grad)
 
 
 def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples from the framework's generator (see ``tr.manual_seed``)."""
-    return _filled(
-        lambda s, d: generator().standard_normal(s).astype(d), shape, dtype, requires_grad
-    )
+    """Samples of N(0, 1) from the framework's generator (reproducible with ``tr.manual_seed``).
+
+    >>> import tinyrnn as tr
+    >>> _ = tr.manual_seed(0); a = tr.randn(2, 3)
+    >>> _ = tr.manual_seed(0); bool((tr.randn(2, 3) == a).all()), a.shape
+    (True, (2, 3))
+    """
+
+    def fill(s: tuple[int, ...], d: np.dtype) -> np.ndarray:
+        return generator().standard_normal(s).astype(d)
+
+    return _filled("randn", fill, shape, dtype, requires_grad)
 
 
 def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """Uniform samples in [0, 1) from the framework's generator."""
-    return _filled(lambda s, d: generator().random(s).astype(d), shape, dtype, requires_grad)
+    """Samples of U[0, 1) from the framework's generator.
+
+    >>> import tinyrnn as tr
+    >>> x = tr.rand(100); bool(((x >= 0) & (x < 1)).all())
+    True
+    """
+
+    def fill(s: tuple[int, ...], d: np.dtype) -> np.ndarray:
+        return generator().random(s).astype(d)
+
+    return _filled("rand", fill, shape, dtype, requires_grad)
 
 
 def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
-    """Values from ``start`` to ``end`` (exclusive) by ``step``; ints give int64 as in PyTorch."""
+    """Values ``start, start + step, ...`` below ``end``; all-int arguments give int64.
+
+    >>> import tinyrnn as tr
+    >>> tr.arange(3).tolist(), tr.arange(1, 2, 0.5).tolist()
+    ([0, 1, 2], [1.0, 1.5])
+    """
     if end is None:
         start, end = 0, start
     if dtype is None:
@@ -638,7 +705,12 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
 
 
 def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """The n x m identity matrix."""
+    """The n x m identity matrix (m = n by default).
+
+    >>> import tinyrnn as tr
+    >>> tr.eye(2).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
     d = _dtype.to_dtype(dtype) if dtype is not None else _dtype.get_default_dtype()
     return Tensor(np.eye(n, m, dtype=d), requires_grad=requires_grad)
 

@@ -268,8 +268,10 @@ class Where(Function):
         try:
             return np.where(cond, x, y)
         except ValueError:
-            _broadcast_shape("where", np.broadcast_shapes(np.shape(cond), np.shape(x)), y)
-            raise
+            raise ValueError(
+                f"where: condition {np.shape(cond)}, x {np.shape(x)} and y {np.shape(y)} cannot "
+                "be broadcast together (each trailing dimension must match or be 1)"
+            ) from None
 
     @staticmethod
     def backward(ctx, grad_output):

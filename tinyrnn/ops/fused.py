@@ -12,11 +12,14 @@ from .. import kernels as K
 from ..engine import Function
 
 
-def _rows(x: np.ndarray, dim: int) -> tuple[np.ndarray, int]:
+def _rows(x: np.ndarray, dim: int, op: str = "softmax") -> tuple[np.ndarray, int]:
     """Move ``dim`` last and flatten the rest: a contiguous (rows, size) view for a kernel."""
     nd = max(x.ndim, 1)
     if not -nd <= dim < nd:
-        raise IndexError(f"dimension {dim} out of range for a tensor of shape {x.shape}")
+        raise IndexError(
+            f"{op}: dim {dim} out of range for a tensor of shape {x.shape} "
+            f"(expected -{nd} <= dim < {nd})"
+        )
     d = dim % nd
     if x.ndim == 0:
         return x.reshape(1, 1), d
@@ -32,12 +35,43 @@ def _unrows(r: np.ndarray, shape: tuple[int, ...], d: int) -> np.ndarray:
     return np.moveaxis(r.reshape(moved), -1, d)
 
 
+def _check_targets(x: np.ndarray, target: np.ndarray, ignore_index: int) -> None:
+    """The kernels index rows by class id without bounds checks: validate ids here."""
+    if x.ndim != 2:
+        raise ValueError(f"cross_entropy: expected logits of shape (N, C), got shape {x.shape}")
+    if target.dtype.kind not in "iu" or target.shape != x.shape[:1]:
+        raise ValueError(
+            f"cross_entropy: expected integer class ids of shape ({x.shape[0]},) for logits of "
+            f"shape {x.shape}, got {target.dtype} of shape {target.shape}"
+        )
+    ids = target[target != ignore_index]
+    if ids.size and (ids.min() < 0 or ids.max() >= x.shape[1]):
+        bad = ids[(ids < 0) | (ids >= x.shape[1])][0]
+        raise IndexError(
+            f"cross_entropy: target {bad} is out of range for {x.shape[1]} classes (logits of "
+            f"shape {x.shape}); expected ids in [0, {x.shape[1]}) or ignore_index={ignore_index}"
+        )
+
+
+def _check_cell(op: str, n_gates: int, gates: dict[str, np.ndarray], state: np.ndarray) -> None:
+    """Cell kernels index gates by position: check (B, n*H) gate arrays and a (B, H) state."""
+    ok = np.ndim(state) == 2 and all(
+        np.shape(a) == (np.shape(state)[0], n_gates * np.shape(state)[1]) for a in gates.values()
+    )
+    if not ok:
+        shapes = ", ".join(f"{name} {np.shape(a)}" for name, a in gates.items())
+        raise ValueError(
+            f"{op}: got {shapes} and state {np.shape(state)}; expected gates of shape "
+            f"(B, {n_gates}*H) for a state of shape (B, H)"
+        )
+
+
 class LogSoftmax(Function):
     """y = x - logsumexp(x, dim);  dL/dx = g - softmax(x) * sum(g, dim)"""
 
     @staticmethod
     def forward(ctx, x, dim):
-        r, d = _rows(x, dim)
+        r, d = _rows(x, dim, "log_softmax")
         y = K.log_softmax_fwd(r)
         ctx.save_for_backward(y, x.shape, d)
         return _unrows(y, x.shape, d)
@@ -72,6 +106,8 @@ class CrossEntropyRows(Function):
 
     @staticmethod
     def forward(ctx, x, target, ignore_index=-100):
+        target = np.asarray(target)
+        _check_targets(x, target, ignore_index)
         loss, probs = K.cross_entropy_fwd(np.ascontiguousarray(x), target, ignore_index)
         ctx.save_for_backward(probs, target, ignore_index)
         return loss
@@ -89,6 +125,7 @@ class LSTMCellStep(Function):
 
     @staticmethod
     def forward(ctx, gates, c_prev):
+        _check_cell("LSTMCellStep", 4, {"gates": gates}, c_prev)
         gates = np.ascontiguousarray(gates)
         c_prev = np.ascontiguousarray(c_prev, dtype=gates.dtype)
         h, c, acts, tanh_c = K.lstm_cell_fwd(gates, c_prev)
@@ -110,6 +147,7 @@ class GRUCellStep(Function):
 
     @staticmethod
     def forward(ctx, gi, gh, h_prev):
+        _check_cell("GRUCellStep", 3, {"gi": gi, "gh": gh}, h_prev)
         gi = np.ascontiguousarray(gi)
         gh = np.ascontiguousarray(gh, dtype=gi.dtype)
         h_prev = np.ascontiguousarray(h_prev, dtype=gi.dtype)
