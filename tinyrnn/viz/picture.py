@@ -1,0 +1,693 @@
+"""From graph records to a ``graphviz.Digraph``: units, clusters, edges, labels.
+
+A *unit* is one drawn node. Every graph node maps to one unit: itself (``n<id>``), the
+representative op of a folded run (rolled view), its step's cell (``c<layer>_<t>``, collapsed
+view) or a summary node standing for parts left out (``more<layer>``, ``more``). Edges are
+the graph's edges mapped onto units and de-duplicated, so a weight read by every step of a
+folded cell is one edge, and each step of an unfolded layer gets exactly one edge from it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import deque
+from typing import Any
+
+import graphviz
+
+from . import style as S
+from .grads import describe, node_norm, out_norm
+from .graph import OP, OUTPUT, PARAM, Graph
+from .renderer import Picture
+from .rolled import Runs
+from .unfold import StepKey, Steps
+
+NL = "\\n"  # DOT's line break escape: keeps each DOT statement on one line
+
+
+class Unit:
+    __slots__ = ("key", "kind", "members", "cluster", "step")
+
+    def __init__(self, key: str, kind: str, cluster: str | None, step: StepKey | None):
+        self.key = key
+        self.kind = kind
+        self.members: list[int] = []
+        self.cluster = cluster
+        self.step = step
+
+
+class Plan:
+    """Units, clusters and edges of one picture of ``g``.
+
+    Args:
+        steps: step membership, or None for a flat picture without clusters.
+        runs: folded runs (rolled view) or None.
+        collapse: draw each step (each folded run) as one cell node.
+        hidden: graph node ids left out and drawn as summary nodes.
+        hidden_steps: the steps left out (for the summary labels).
+    """
+
+    def __init__(
+        self,
+        g: Graph,
+        steps: Steps | None,
+        runs: Runs | None = None,
+        collapse: bool = False,
+        hidden: set[int] | None = None,
+        hidden_steps: set[StepKey] | None = None,
+    ):
+        self.g = g
+        self.steps = steps
+        self.runs = runs
+        self.collapse = collapse
+        self.hidden = hidden or set()
+        self.hidden_steps = hidden_steps or set()
+        self.layer_clusters = steps is not None and len(steps.layers) > 1
+        self._names = _cluster_names(steps) if steps is not None else []
+        n = len(g.nodes)
+        of: list[StepKey | None] = steps.of if steps is not None else [None] * n
+        self.of = of
+        rep = runs.rep if runs is not None else range(n)
+        run_of = runs.run_of if runs is not None else {}
+        self.steps_layer_of = steps.layer_of if steps is not None else {}
+        self.weight_layer = self._weight_layers() if steps is not None else {}
+        unit_of: list[str] = [""] * n
+        units: dict[str, Unit] = {}
+        for nid in range(n):
+            k = of[nid]
+            if nid in self.hidden:
+                key = f"more{k[0]}" if k is not None and k in self.hidden_steps else "more"
+            elif collapse and k is not None:
+                r = run_of.get(k)
+                key = f"c{k[0]}_{r[1] if r else k[1]}"
+            elif collapse and nid in self.weight_layer and g.nodes[nid].obj.requires_grad:
+                key = f"w{self.weight_layer[nid]}"
+            elif collapse and nid in self.steps_layer_of:
+                key = f"p{self.steps_layer_of[nid]}"
+            else:
+                key = f"n{rep[nid]}"
+            unit_of[nid] = key
+            u = units.get(key)
+            if u is None:
+                u = units[key] = self._make_unit(key, nid)
+            u.members.append(nid)
+        self.unit_of = unit_of
+        self.units = units
+        self.truncated = 0
+
+    # ---- units and clusters ----
+
+    def _weight_layers(self) -> dict[int, int]:
+        """Leaves outside every step read only by one layer (its steps or its layer-wide
+        ops) -> that layer."""
+        g, of = self.g, self.of
+        layer_of = self.steps_layer_of
+        cons = g.consumers()
+        out: dict[int, int] = {}
+        for n in g.nodes:
+            if n.kind == OP or of[n.nid] is not None or not cons[n.nid]:
+                continue
+            layers = {_layer(of[c], layer_of.get(c, -1)) for c, _, _ in cons[n.nid]}
+            if len(layers) == 1 and -1 not in layers:
+                out[n.nid] = layers.pop()
+        return out
+
+    def _make_unit(self, key: str, nid: int) -> Unit:
+        g, of = self.g, self.of
+        if key.startswith("w"):
+            return Unit(key, "weights", self.layer_cluster(self.weight_layer[nid]), None)
+        if key.startswith("p"):
+            return Unit(key, "layerwide", self.layer_cluster(self.steps_layer_of[nid]), None)
+        if key.startswith("more"):
+            li = int(key[4:]) if len(key) > 4 else None
+            return Unit(key, "summary", self.layer_cluster(li) if li is not None else None, None)
+        if key.startswith("c"):
+            k = of[nid]
+            assert k is not None
+            return Unit(key, "cell", self.layer_cluster(k[0]), k)
+        r = int(key[1:])
+        k = of[r]
+        if k is not None:
+            return Unit(key, g.nodes[r].kind, self.step_cluster(k), k)
+        if r in self.steps_layer_of:
+            return Unit(key, g.nodes[r].kind, self.layer_cluster(self.steps_layer_of[r]), None)
+        # next to their layer when the layer is drawn compactly; in the unfolded op-level view
+        # dot lines the steps up better with the weights outside every cluster
+        li = self.weight_layer.get(r) if (self.collapse or self.runs is not None) else None
+        return Unit(key, g.nodes[r].kind, self.layer_cluster(li) if li is not None else None, None)
+
+    def layer_cluster(self, li: int) -> str | None:
+        return f"cluster_{self._names[li]}" if self.layer_clusters else None
+
+    def step_cluster(self, k: StepKey) -> str:
+        li, t = k
+        r = self.runs.run_of.get(k) if self.runs is not None else None
+        if r is not None and self.runs is not None:
+            many = sum(li2 == li for li2, _ in self.runs.runs) > 1
+            return f"cluster_{self._names[li]}_cell" + (str(r[0]) if many else "")
+        return f"cluster_{self._names[li]}_t{t}"
+
+    def cost(self, scalar_records: bool = True) -> int:
+        """Nodes the picture will have (scalar pictures draw one record per op output)."""
+        total = len(self.units)
+        if self.g.scalar and scalar_records:
+            nodes = self.g.nodes
+            for u in self.units.values():
+                if u.kind == OP:
+                    total += len(nodes[int(u.key[1:])].outs)
+        return total
+
+    def truncate(self, max_nodes: int, reserve: int) -> None:
+        """Keep the units nearest the root (breadth first towards the inputs); map the rest to
+        one summary node, so the picture has at most ``max_nodes`` nodes."""
+        preds: dict[str, list[str]] = {}
+        for n in self.g.nodes:
+            hk = self.unit_of[n.nid]
+            for src, _, _ in n.inputs:
+                tk = self.unit_of[src]
+                if tk != hk:
+                    preds.setdefault(hk, []).append(tk)
+        nodes = self.g.nodes
+
+        def weight(key: str) -> int:
+            u = self.units[key]
+            if self.g.scalar and u.kind == OP:
+                return 1 + len(nodes[int(key[1:])].outs)
+            return 1
+
+        budget = max_nodes - reserve - 1  # one summary node
+        start = self.unit_of[self.g.root]
+        keep = {start}
+        used = weight(start)
+        queue = deque([start])
+        while queue:
+            key = queue.popleft()
+            for p in preds.get(key, ()):
+                if p in keep or p.startswith("more"):
+                    continue
+                w = weight(p)
+                if used + w > budget:
+                    continue
+                keep.add(p)
+                used += w
+                queue.append(p)
+        dropped = [k for k in self.units if k not in keep]
+        if not dropped:
+            return
+        self.truncated = sum(len(self.units[k].members) for k in dropped)
+        summary = Unit("more", "summary", None, None)
+        for k in dropped:
+            summary.members.extend(self.units.pop(k).members)
+        for nid in summary.members:
+            self.unit_of[nid] = "more"
+        if "more" in self.units:
+            self.units["more"].members.extend(summary.members)
+        else:
+            self.units["more"] = summary
+
+    # ---- edges ----
+
+    def edges(self) -> dict[tuple[str, int, str, int], list[Any]]:
+        """``(tail, tail output, head, head argument) -> [count, spine, back, run length,
+        leaves a folded cell]``; argument -1 where several graph edges were merged."""
+        g, of, unit_of = self.g, self.of, self.unit_of
+        run_of = self.runs.run_of if self.runs is not None else {}
+        out: dict[tuple[str, int, str, int], list[Any]] = {}
+        for n in g.nodes:
+            hk = unit_of[n.nid]
+            kd = of[n.nid]
+            h_single = hk[0] == "n"
+            rd = run_of.get(kd) if kd is not None else None
+            for src, o, arg in n.inputs:
+                tk = unit_of[src]
+                ks = of[src]
+                rec = ks is not None and kd is not None and ks[0] == kd[0] and ks[1] < kd[1]
+                rs = run_of.get(ks) if ks is not None else None
+                same_run = rs is not None and rd is not None and rs[0] == rd[0]
+                back = rec and same_run
+                if tk == hk and not back:
+                    continue
+                exits = rs is not None and not same_run and tk[0] == "n"
+                enters = rd is not None and not same_run and h_single
+                if exits or enters or not h_single:
+                    arg = -1
+                if enters and not g.scalar:
+                    o = -1  # one edge from a multi-output op into a folded cell
+                key = (tk, o if tk[0] == "n" else 0, hk, arg)
+                e = out.get(key)
+                if e is None:
+                    run_len = rs[3] if back and rs is not None else 0
+                    out[key] = [1, rec and not back, back, run_len, exits or enters]
+                else:
+                    e[0] += 1
+                    e[1] = e[1] or (rec and not back)
+        return out
+
+
+def _layer(k: StepKey | None, default: int) -> int:
+    return k[0] if k is not None else default
+
+
+def _cluster_names(steps: Steps) -> list[str]:
+    names: list[str] = []
+    seen: set[str] = set()
+    for li, layer in enumerate(steps.layers):
+        base = re.sub(r"\W", "_", layer)
+        name = base if base not in seen else f"{base}_{li}"
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+# ---------------------------------------------------------------- emission
+
+
+class Emitter:
+    """Turns a ``Plan`` into DOT through ``graphviz.Digraph``."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        show: tuple[str, ...],
+        grads: bool,
+        state_norm: dict[StepKey, float],
+    ):
+        self.plan = plan
+        self.g = plan.g
+        self.show = show
+        self.grads = grads
+        self.state_norm = state_norm
+        self._norms: dict[int, float] = {}
+        self.scale: S.GradScale | None = None
+        if grads:
+            self.scale = S.GradScale(self._visible_norms())
+
+    @property
+    def steps(self) -> Steps:
+        """The step structure (only asked for when the picture has steps)."""
+        assert self.plan.steps is not None
+        return self.plan.steps
+
+    def norm(self, nid: int) -> float:
+        v = self._norms.get(nid)
+        if v is None:
+            v = self._norms[nid] = node_norm(self.g, nid)
+        return v
+
+    def _visible_norms(self) -> list[float]:
+        """Every gradient norm the picture will show, for the colour scale."""
+        out: list[float] = []
+        g = self.g
+        for u in self.plan.units.values():
+            if u.kind == "cell" and u.step is not None:
+                out.append(self.state_norm.get(u.step, math.nan))
+            elif u.kind != "summary":
+                if g.scalar and g.nodes[u.members[0]].kind == OP:
+                    n = g.nodes[int(u.key[1:])]
+                    out.extend(out_norm(g, m, k) for m in u.members for k in n.outs)
+                else:
+                    out.extend(self.norm(m) for m in u.members)
+        return out
+
+    # ---- labels ----
+
+    def _norm_of(self, members: list[int]) -> tuple[float, float, float]:
+        """(typical, smallest, largest) gradient norm over the graph nodes of a unit."""
+        vals = [self.norm(m) for m in members]
+        pos = [v for v in vals if v > 0 and math.isfinite(v)]
+        if not pos:
+            zero = any(v == 0 for v in vals)
+            return (0.0 if zero else math.nan), math.nan, math.nan
+        mean = 10 ** (sum(math.log10(v) for v in pos) / len(pos))
+        return mean, min(pos), max(pos)
+
+    def _color(self, attrs: dict[str, str], norm: float) -> None:
+        if self.scale is not None:
+            attrs["fillcolor"] = self.scale.color(norm)
+            attrs["fontcolor"] = self.scale.font(norm)
+
+    def tensor_label(self, u: Unit) -> tuple[str, dict[str, str]]:
+        nid = int(u.key[1:])
+        n = self.g.nodes[nid]
+        attrs = dict(S.NODE_STYLE[u.kind])
+        lines: list[str] = []
+        if u.kind == OP:
+            title = S.esc(n.name)
+            named = [S.esc(n.names[k]) for k in sorted(n.names)]
+            if named:
+                title += " → " + ", ".join(named)
+            lines.append(title)
+            consts = [S.fmt(float(v)) for _, v in n.consts if _is_number(v)]
+            if consts:
+                lines.append("with " + ", ".join(consts))
+            outs = [n.outs[k] for k in sorted(n.outs)]
+            if "shape" in self.show:
+                shapes = [S.shape_text(o.shape) for o in outs] or self._meta_shapes(n)
+                lines.append(" ".join(shapes))
+            if "value" in self.show and outs:
+                lines.append(S.value_text(outs[0].data))
+        else:
+            obj = n.obj
+            lines.append(S.esc(n.name or u.kind))
+            if "shape" in self.show:
+                lines.append(S.shape_text(obj.shape))
+            data = obj.data
+            if "value" in self.show or (u.kind == OUTPUT and data.size <= 4):
+                lines.append(S.value_text(data))
+        if self.grads:
+            typical, lo, hi = self._norm_of(u.members)
+            if len(u.members) > 1 and not math.isnan(lo) and lo != hi:
+                lines.append(f"‖g‖ {describe(lo)} … {describe(hi)}")
+            else:
+                lines.append(f"‖g‖ {describe(typical)}")
+            self._color(attrs, typical)
+        elif self._fully_padded(u.step):
+            attrs.update(S.GREY)
+        return NL.join(lines), attrs
+
+    @staticmethod
+    def _meta_shapes(n: Any) -> list[str]:
+        meta = n.obj.out_meta or []
+        return [S.shape_text(shape) for shape, _ in meta]
+
+    def cell_label(self, u: Unit) -> tuple[str, dict[str, str]]:
+        plan, steps = self.plan, self.steps
+        assert u.step is not None
+        li, t = u.step
+        attrs = dict(S.NODE_STYLE["cell"])
+        r = plan.runs.run_of.get(u.step) if plan.runs is not None else None
+        ops = [m for m in u.members if self.g.nodes[m].kind == OP]
+        fused = sorted({self.g.nodes[m].name for m in ops if self.g.nodes[m].name.endswith("Step")})
+        lines = [S.esc(steps.layers[li])]
+        if r is not None:
+            lines.append(f"t={r[1]}…{r[2]}  (×{r[3]})")
+        else:
+            lines.append(f"t={t}")
+        per_step = len(ops) // (r[3] if r else 1)
+        lines.append(f"{per_step} ops" + (f" ({', '.join(fused)})" if fused else ""))
+        pad = steps.pad.get(u.step)
+        if pad is not None:
+            lines.append("padding" if pad[0] >= pad[1] else f"{pad[0]}/{pad[1]} ended")
+        if self.grads:
+            norm = self.state_norm.get(u.step, math.nan)
+            lines.append(f"‖∂L/∂h‖ {describe(norm)}")
+            self._color(attrs, norm)
+        elif self._fully_padded(u.step):
+            attrs.update(S.GREY)
+        return NL.join(lines), attrs
+
+    def _fully_padded(self, k: StepKey | None) -> bool:
+        pad = self.plan.steps.pad.get(k) if k is not None and self.plan.steps else None
+        return pad is not None and pad[0] >= pad[1]
+
+    def weights_label(self, u: Unit) -> tuple[str, dict[str, str]]:
+        """The shared leaves of one layer, listed in one node (collapsed view)."""
+        attrs = dict(S.NODE_STYLE["param"])
+        lines = []
+        for m in u.members:
+            n = self.g.nodes[m]
+            text = S.esc(n.name or "leaf")
+            if "shape" in self.show and not self.g.scalar:
+                text += " " + S.shape_text(n.obj.shape)
+            if self.grads:
+                text += f"  ‖g‖ {describe(self.norm(m))}"
+            lines.append(text)
+        if self.grads:
+            self._color(attrs, self._norm_of(u.members)[0])
+        return "\\l".join(lines) + "\\l", attrs
+
+    def layerwide_label(self, u: Unit) -> tuple[str, dict[str, str]]:
+        """The ops a layer runs once for all its steps, as one node (collapsed view)."""
+        attrs = dict(S.NODE_STYLE["op"])
+        names: list[str] = []
+        for m in u.members:
+            if self.g.nodes[m].name not in names:
+                names.append(self.g.nodes[m].name)
+        li = self.plan.steps_layer_of[u.members[0]]
+        lines = [f"{S.esc(self.steps.layers[li])} · all steps", S.esc(", ".join(names))]
+        if self.grads:
+            typical = self._norm_of(u.members)[0]
+            lines.append(f"‖g‖ {describe(typical)}")
+            self._color(attrs, typical)
+        return NL.join(lines), attrs
+
+    def summary_label(self, u: Unit) -> str:
+        plan = self.plan
+        if u.key != "more":
+            li = int(u.key[4:])
+            hidden = sorted(t for (l2, t) in plan.hidden_steps if l2 == li)
+            return f"⋯ {len(hidden):,} steps not drawn ⋯{NL}t={hidden[0]} … t={hidden[-1]}"
+        return f"⋯ {len(u.members):,} more nodes not drawn ⋯"
+
+    def value_record(self, nid: int, out: int, obj: Any, members: list[int]) -> str:
+        """micrograd-style record for one scalar: label, data, grad."""
+        n = self.g.nodes[nid]
+        if n.kind == OP:
+            grads = [out_norm(self.g, m, out) for m in members]
+            gvals = [
+                self.g.nodes[m].obj.out_grads[out]
+                for m in members
+                if self.g.nodes[m].obj.out_grads is not None
+            ]
+            grad = float(gvals[0]) if gvals else math.nan
+            norm = grads[0] if grads else math.nan
+        else:
+            grad = float(obj.grad)
+            norm = abs(grad)
+        grad_text = S.fmt(grad) if not math.isnan(grad) else "—"
+        fill = font = ""
+        if self.scale is not None:
+            fill, font = self.scale.color(norm), self.scale.font(norm)
+        return S.record_label(obj.name or "", S.fmt(obj.data), grad_text, fill, font)
+
+    # ---- the DOT ----
+
+    def emit(self, rankdir: str, note: str, legend_note: str) -> graphviz.Digraph:
+        plan = self.plan
+        dot = Picture(
+            name="tinyrnn",
+            graph_attr={
+                "rankdir": rankdir,
+                "fontname": S.FONT,
+                "fontsize": "12",
+                "nodesep": "0.25",
+                "ranksep": "0.35",
+                "bgcolor": "white",
+            },
+            node_attr={"fontname": S.FONT, "fontsize": "10", "height": "0.3"},
+            edge_attr={"fontname": S.FONT, "fontsize": "9", "color": "#555555", "arrowsize": "0.6"},
+        )
+        bodies: dict[str | None, list[tuple[str, str, dict[str, str]]]] = {None: []}
+        first: dict[str, Unit] = {}
+        for u in plan.units.values():
+            c = u.cluster
+            if c is not None and c not in first:
+                bodies[c] = []
+                first[c] = u
+            bodies[c].extend(self._unit_nodes(u))
+        clusters = self._cluster_specs(first)
+        # innermost clusters first, then the layers that hold them, then the root
+        made: dict[str, graphviz.Digraph] = {}
+        for depth in (2, 1):
+            for key, (label, attrs, _parent, d) in clusters.items():
+                if d != depth:
+                    continue
+                sub = graphviz.Digraph(name=key)
+                sub.attr(label=label, labeljust="l", fontsize="11", **attrs)
+                for name, nlabel, nattrs in bodies.get(key, []):
+                    sub.node(name, nlabel, **nattrs)
+                for child_key, child in made.items():
+                    if clusters[child_key][2] == key:
+                        sub.subgraph(child)
+                made[key] = sub
+        for name, label, attrs in bodies[None]:
+            dot.node(name, label, **attrs)
+        for key, sub in made.items():
+            if clusters[key][2] is None:
+                dot.subgraph(sub)
+        if self.g.scalar:  # each scalar op points at the record of its result
+            for u in plan.units.values():
+                if u.kind == OP:
+                    for k in sorted(self.g.nodes[int(u.key[1:])].outs):
+                        dot.edge(u.key, f"{u.key}o{k}")
+        for (tk, o, hk, _arg), info in plan.edges().items():
+            tail, head, attrs = self._edge(tk, o, hk, *info)
+            dot.edge(tail, head, **attrs)
+        for tail, head in self._order_edges():
+            dot.edge(tail, head, style="invis")
+        if self.scale is not None:
+            dot.node("legend", self.scale.legend(legend_note), shape="plaintext", margin="0")
+        if note:
+            dot.attr(label=note, labelloc="t", labeljust="l", fontcolor="#8a1c1c")
+        return dot
+
+    def _order_edges(self) -> list[tuple[str, str]]:
+        """Invisible edges from the last ops of each drawn step to the first ops of the next
+        step of the same layer, so the steps line up left to right instead of stacking (ops
+        that read only weights and inputs would otherwise start every step at rank 0)."""
+        plan, g = self.plan, self.g
+        steps = plan.steps
+        if steps is None or plan.collapse:
+            return []
+        run_of = plan.runs.run_of if plan.runs is not None else {}
+        cons = g.consumers()
+        nodes = g.nodes
+        out: list[tuple[str, str]] = []
+        for li, times in enumerate(steps.times):
+            for t0, t1 in zip(times[:-1], times[1:], strict=True):
+                k0, k1 = (li, t0), (li, t1)
+                if (
+                    k0 in run_of
+                    or k1 in run_of
+                    or k0 in plan.hidden_steps
+                    or k1 in plan.hidden_steps
+                ):
+                    continue
+                sinks = [
+                    m
+                    for m in steps.members[k0]
+                    if nodes[m].kind == OP and all(steps.of[c] != k0 for c, _, _ in cons[m])
+                ]
+                entries = [
+                    m
+                    for m in steps.members[k1]
+                    if all(steps.of[s] != k1 for s, _, _ in nodes[m].inputs)
+                ]
+                for a in sinks:
+                    for b in entries:
+                        ua, ub = plan.unit_of[a], plan.unit_of[b]
+                        if ua in plan.units and ub in plan.units and ua != ub:
+                            out.append((ua, ub))
+        return out
+
+    def _unit_nodes(self, u: Unit) -> list[tuple[str, str, dict[str, str]]]:
+        g = self.g
+        if u.kind == "summary":
+            return [(u.key, self.summary_label(u), dict(S.NODE_STYLE["summary"]))]
+        if u.kind == "cell":
+            label, attrs = self.cell_label(u)
+            return [(u.key, label, attrs)]
+        if u.kind == "weights":
+            label, attrs = self.weights_label(u)
+            return [(u.key, label, attrs)]
+        if u.kind == "layerwide":
+            label, attrs = self.layerwide_label(u)
+            return [(u.key, label, attrs)]
+        if not g.scalar:
+            label, attrs = self.tensor_label(u)
+            return [(u.key, label, attrs)]
+        nid = int(u.key[1:])
+        n = g.nodes[nid]
+        if n.kind != OP:
+            return [(u.key, self.value_record(nid, 0, n.obj, u.members), S.NODE_STYLE["record"])]
+        consts = [S.fmt(float(v)) for _, v in n.consts if _is_number(v)]
+        sym = S.SCALAR_OP_NAMES.get(n.name, n.name)
+        if n.name == "SPow" and n.consts and n.consts[0][0] == 0:
+            text = f"{consts[0]}^"
+        else:
+            text = sym + "".join(consts)
+        attrs = dict(S.NODE_STYLE["sop"])
+        if len(text) > 3:
+            attrs["fontsize"] = "8"
+        out = [(u.key, text, attrs)]
+        for k in sorted(n.outs):
+            record = self.value_record(nid, k, n.outs[k], u.members)
+            out.append((f"{u.key}o{k}", record, S.NODE_STYLE["record"]))
+        return out
+
+    def _edge(
+        self,
+        tk: str,
+        o: int,
+        hk: str,
+        count: int,
+        spine: bool,
+        back: bool,
+        run_len: int,
+        exits: bool,
+    ) -> tuple[str, str, dict[str, str]]:
+        g = self.g
+        attrs: dict[str, str] = {}
+        tail = tk
+        if tk[0] == "w":
+            attrs.update(S.WEIGHT_EDGE)
+        elif tk[0] == "n":
+            n = g.nodes[int(tk[1:])]
+            if n.kind == OP:
+                if g.scalar:
+                    tail = f"{tk}o{o}"
+                elif n.obj.n_out > 1 and o >= 0:
+                    names = S.OUTPUT_NAMES.get(n.name)
+                    attrs["taillabel"] = names[o] if names and o < len(names) else f"[{o}]"
+            elif n.kind == PARAM:
+                attrs.update(S.WEIGHT_EDGE)
+        if back:
+            attrs.update(S.BACK_EDGE)
+            attrs["label"] = f"×{run_len}"
+        elif exits and count > 1 and tk[0] != "w" and "color" not in attrs:
+            attrs["label"] = f"×{count}"
+            attrs["fontcolor"] = "#555555"
+        elif spine:
+            attrs.update(S.SPINE_EDGE)
+        return tail, hk, attrs
+
+    def _cluster_specs(
+        self, first: dict[str, Unit]
+    ) -> dict[str, tuple[str, dict[str, str], str | None, int]]:
+        """``key -> (label, attrs, parent key, depth)`` for every cluster in use; ``first``
+        maps each cluster to one unit drawn in it."""
+        plan = self.plan
+        steps = plan.steps
+        specs: dict[str, tuple[str, dict[str, str], str | None, int]] = {}
+        if steps is None:
+            return specs
+        for key, unit in first.items():
+            if key in specs:
+                continue
+            k = unit.step
+            if key.startswith("cluster_") and k is not None and plan.step_cluster(k) == key:
+                parent = plan.layer_cluster(k[0])
+                specs[key] = (*self._step_cluster_look(k), parent, 2 if parent else 1)
+                if parent is not None and parent not in specs:
+                    specs[parent] = (S.esc(steps.layers[k[0]]), dict(S.LAYER_CLUSTER), None, 1)
+            else:  # a layer cluster holding cells or summaries directly
+                li = self._layer_of_cluster(key)
+                specs[key] = (S.esc(steps.layers[li]), dict(S.LAYER_CLUSTER), None, 1)
+        return specs
+
+    def _layer_of_cluster(self, key: str) -> int:
+        for li in range(len(self.steps.layers)):
+            if self.plan.layer_cluster(li) == key:
+                return li
+        raise KeyError(key)
+
+    def _step_cluster_look(self, k: StepKey) -> tuple[str, dict[str, str]]:
+        plan, steps = self.plan, self.steps
+        r = plan.runs.run_of.get(k) if plan.runs is not None else None
+        if r is not None:
+            label = f"{S.esc(steps.layers[k[0]])} cell · ×{r[3]} steps (t={r[1]}…{r[2]})"
+            attrs = dict(S.CELL_CLUSTER)
+            if self.grads:
+                vals = [self.state_norm.get((k[0], t), math.nan) for t in range(r[1], r[2] + 1)]
+                vals = [v for v in vals if math.isfinite(v)]
+                if vals:
+                    first, last = describe(vals[0]), describe(vals[-1])
+                    label += f"{NL}‖∂L/∂h_t‖ {first} (t={r[1]}) … {last} (t={r[2]})"
+            return label, attrs
+        label = S.esc(steps.label(k))
+        pad = steps.pad.get(k)
+        attrs = dict(S.STEP_CLUSTER)
+        if pad is not None:
+            full = pad[0] >= pad[1]
+            attrs = dict(S.PAD_CLUSTER if full else S.PART_PAD_CLUSTER)
+            label += " (padding)" if full else f" ({pad[0]}/{pad[1]} sequences ended)"
+            if full:
+                attrs["fontcolor"] = "#888888"
+        if self.grads:
+            label += f"{NL}‖∂L/∂h_t‖ = {describe(self.state_norm.get(k, math.nan))}"
+        return label, attrs
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
