@@ -10,7 +10,18 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
+from tinyrnn._blas import blas_threads
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """Small matrices: BLAS threads only add overhead (and contend on a shared machine)."""
+    with blas_threads(1):
+        yield
 
 
 def load_example(name: str):
@@ -38,3 +49,14 @@ def test_vanishing_gradients_lstm_and_gru_reach_further_back(tmp_path):
     assert r["far_back"]["LSTM, forget bias 1"] > 100 * r["far_back"]["LSTM"]
     if has_matplotlib():
         assert (tmp_path / "vanishing_gradients.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_forecasting_beats_the_naive_baseline(tmp_path):
+    r = load_example("forecasting").main(["--quick", "--out", str(tmp_path)])
+    naive = r["naive"]
+    assert 20 < naive < 40  # the sunspot cycle makes "same as last year" poor
+    for cell in ("RNN", "LSTM", "GRU"):
+        assert r["rmse"][cell] < 0.8 * naive, (cell, r["rmse"])
+    if has_matplotlib():
+        assert (tmp_path / "forecasting.png").stat().st_size > 1000
