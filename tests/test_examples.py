@@ -60,3 +60,13 @@ def test_forecasting_beats_the_naive_baseline(tmp_path):
         assert r["rmse"][cell] < 0.8 * naive, (cell, r["rmse"])
     if has_matplotlib():
         assert (tmp_path / "forecasting.png").stat().st_size > 1000
+
+
+def test_custom_cell_passes_gradcheck_learns_and_is_drawn(tmp_path):
+    r = load_example("custom_cell").main(["--quick", "--out", str(tmp_path)])
+    assert r["gradcheck"] is True
+    assert r["accuracy"] > 0.9 > 3 * r["chance"]
+    unrolled, rolled = (Path(p) for p in r["pictures"])
+    text = unrolled.read_text()
+    assert text.count("mgu · t=") == 3 and "Sigmoid" in text
+    assert "×3" in rolled.read_text()
