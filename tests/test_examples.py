@@ -70,3 +70,11 @@ def test_custom_cell_passes_gradcheck_learns_and_is_drawn(tmp_path):
     text = unrolled.read_text()
     assert text.count("mgu · t=") == 3 and "Sigmoid" in text
     assert "×3" in rolled.read_text()
+
+
+@pytest.mark.slow
+def test_bidirectional_tagger_beats_one_way():
+    r = load_example("bidirectional_tagging").main(["--quick"])
+    one_way, both = r["one-way"], r["bidirectional"]
+    assert both["accuracy"] > 0.9 and both["accuracy"] > one_way["accuracy"] + 0.04
+    assert both["f1"] > one_way["f1"] + 0.1
