@@ -36,7 +36,7 @@ def _njit(fn):
         return numba.njit(cache=False, error_model="numpy")(fn)
 
 
-# ---- vectorisable exp, sigmoid and tanh (scalar functions, inlined into the loops) ----
+# ---- vectorisable exp, sigmoid and tanh (scalar functions; LLVM inlines them into the loops) ----
 
 
 @intrinsic
@@ -74,7 +74,7 @@ def _tanh(v):
     return np.tanh(v)
 
 
-@overload(_exp, inline="always")
+@overload(_exp)
 def _exp_compiled(x):
     if _is32(x):
         f = np.float32
@@ -115,7 +115,7 @@ def _exp_compiled(x):
     return exp64
 
 
-@overload(_sig, inline="always")
+@overload(_sig)
 def _sig_compiled(v):
     one = np.float32(1.0) if _is32(v) else 1.0
 
@@ -125,7 +125,7 @@ def _sig_compiled(v):
     return sig
 
 
-@overload(_tanh, inline="always")
+@overload(_tanh)
 def _tanh_compiled(v):
     one, two = (np.float32(1.0), np.float32(2.0)) if _is32(v) else (1.0, 2.0)
 
