@@ -78,3 +78,11 @@ def test_bidirectional_tagger_beats_one_way():
     one_way, both = r["one-way"], r["bidirectional"]
     assert both["accuracy"] > 0.9 and both["accuracy"] > one_way["accuracy"] + 0.04
     assert both["f1"] > one_way["f1"] + 0.1
+
+
+def test_variable_length_padding_with_lengths_is_exact_and_classifier_learns():
+    r = load_example("variable_length").main(["--quick"])
+    assert r["diff_with_lengths"] < 1e-5  # padded batch == each sequence alone
+    assert r["diff_without_lengths"] > 1e-2  # the padding steps would change the state
+    assert r["accuracy"] > 0.9
+    assert min(r["by_length"].values()) > 0.8  # short and long sequences alike
