@@ -90,8 +90,8 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.asarray(grad)
 
 
-def _fix_grad(ctx: Context, i: int, parent: Any, g: Any) -> Any:
-    """Bring op ``ctx``'s gradient for input ``i`` to the input's shape and dtype."""
+def _fix_grad(ctx: Context, parent: Any, g: Any) -> Any:
+    """Bring op ``ctx``'s gradient for input ``parent`` to the input's shape and dtype."""
     pdata = parent.data
     if not isinstance(pdata, np.ndarray):  # a scalar Value
         return float(g)
@@ -100,6 +100,7 @@ def _fix_grad(ctx: Context, i: int, parent: Any, g: Any) -> Any:
     if g.shape != pdata.shape:
         g = unbroadcast(g, pdata.shape)
         if g.shape != pdata.shape:
+            i = next(k for k, q in enumerate(ctx.parents) if q is parent)
             raise RuntimeError(
                 f"{ctx.fn.__name__}.backward returned a gradient of shape {g.shape} for input "
                 f"{i}, which has shape {pdata.shape}; expected a shape that broadcasts to it"
@@ -110,13 +111,13 @@ def _fix_grad(ctx: Context, i: int, parent: Any, g: Any) -> Any:
 
 
 def _pending(root: Context) -> dict[Context, list[Any]]:
-    """For each context reachable from ``root``: ``[edges still to come, grad of output 0, ...]``.
+    """For each context reachable from ``root``: ``[grad of output 0, ..., edges to come]``.
 
-    The first item counts the graph edges that will feed gradient into the context; the sweep
+    The last item counts the graph edges that will feed gradient into the context; the sweep
     runs a context once that count reaches zero (Kahn's algorithm), so every node is processed
     after all its consumers, with an explicit stack instead of recursion.
     """
-    pending = {root: [0] + [None] * root.n_out}  # [edges still to come, grads of outputs...]
+    pending = {root: [None] * root.n_out + [0]}
     stack = [root]
     while stack:
         ctx = stack.pop()
@@ -124,11 +125,11 @@ def _pending(root: Context) -> dict[Context, list[Any]]:
             if need and (pc := p._ctx) is not None:
                 entry = pending.get(pc)
                 if entry is None:
-                    entry = pending[pc] = [None] * (1 + pc.n_out)
-                    entry[0] = 1
+                    entry = pending[pc] = [None] * (pc.n_out + 1)
+                    entry[-1] = 1
                     stack.append(pc)
                 else:
-                    entry[0] += 1
+                    entry[-1] += 1
     return pending
 
 
@@ -204,8 +205,8 @@ def backward(root: Any, gradient: Any, retain_graph: bool = False) -> None:
         root._accumulate_grad(_run_leaf_hooks(root, gradient))
         return
     pending = _pending(rctx)
-    pending[rctx][1 + root._idx] = gradient
-    leaves: dict[int, list[Any]] = {}
+    pending[rctx][root._idx] = gradient
+    leaves: dict[Any, Any] = {}  # leaf -> summed gradient (nodes hash by identity)
     ready = [rctx]
     keep = STATE.keep_grads
     anomaly = STATE.anomaly
@@ -213,7 +214,7 @@ def backward(root: Any, gradient: Any, retain_graph: bool = False) -> None:
     while ready:
         ctx = ready.pop()
         gouts = pending.pop(ctx)
-        del gouts[0]
+        gouts.pop()  # the edge count, now zero
         if ctx.freed:
             raise _freed_error(ctx)
         parents = ctx.parents
@@ -239,32 +240,27 @@ def backward(root: Any, gradient: Any, retain_graph: bool = False) -> None:
         if not retain_graph:
             ctx.saved_tensors = None
             ctx.freed = True
-        for i, need in enumerate(ctx.needs_input_grad):
+        for p, g, need in zip(parents, grads, ctx.needs_input_grad, strict=True):
             if not need:
                 continue
-            p = parents[i]
-            g = grads[i]
-            if g is not None:
+            if g is not None:  # the fast check; _fix_grad handles every other case
                 pdata = p.data
                 if type(g) is not type(pdata) or (
                     type(g) is ndarray and (g.shape != pdata.shape or g.dtype != pdata.dtype)
                 ):
-                    g = _fix_grad(ctx, i, p, g)
+                    g = _fix_grad(ctx, p, g)
             pc = p._ctx
             if pc is None:
                 if g is not None:
-                    entry = leaves.get(id(p))
-                    if entry is None:
-                        leaves[id(p)] = [p, g]
-                    else:
-                        entry[1] = entry[1] + g
+                    old = leaves.get(p)
+                    leaves[p] = g if old is None else old + g
                 continue
             entry = pending[pc]
             if g is not None:
-                old = entry[1 + p._idx]
-                entry[1 + p._idx] = g if old is None else old + g
-            entry[0] -= 1
-            if not entry[0]:
+                old = entry[p._idx]
+                entry[p._idx] = g if old is None else old + g
+            entry[-1] -= 1
+            if not entry[-1]:
                 ready.append(pc)
-    for leaf, g in leaves.values():
+    for leaf, g in leaves.items():
         leaf._accumulate_grad(_run_leaf_hooks(leaf, g))

@@ -40,20 +40,18 @@ class MatMul(Function):
         nx, ny = ctx.needs_input_grad
         if x.ndim == 1 and y.ndim == 1:  # inner product
             return (grad_output * y if nx else None), (grad_output * x if ny else None)
+        # promote 1-D operands to matrices as matmul does, so each gradient is one product
         x2 = x[None, :] if x.ndim == 1 else x
         y2 = y[:, None] if y.ndim == 1 else y
         g = grad_output
         if x.ndim == 1:
-            g = np.expand_dims(g, -2)
+            g = g[..., None, :]
         if y.ndim == 1:
-            g = np.expand_dims(g, -1)
-        gx = gy = None
-        if nx:
-            gx = np.matmul(g, np.swapaxes(y2, -1, -2))
-            if x.ndim == 1:
-                gx = gx.reshape(gx.shape[:-2] + gx.shape[-1:])
-        if ny:
-            gy = np.matmul(np.swapaxes(x2, -1, -2), g)
-            if y.ndim == 1:
-                gy = gy.reshape(gy.shape[:-1])
+            g = g[..., None]
+        gx = g @ y2.swapaxes(-1, -2) if nx else None
+        gy = x2.swapaxes(-1, -2) @ g if ny else None
+        if gx is not None and x.ndim == 1:
+            gx = gx[..., 0, :]
+        if gy is not None and y.ndim == 1:
+            gy = gy[..., 0]
         return gx, gy
