@@ -557,7 +557,7 @@ def test_deep_value_chain_is_cut_to_max_nodes():
     d = draw(y, max_nodes=500)
     assert len(d.nodes) <= 500
     (more,) = [n for n in d.nodes if n == "more"]
-    assert d.label(more).startswith("⋯ ") and "more nodes not drawn" in d.label(more)
+    assert d.label(more).startswith("… ") and "more nodes not drawn" in d.label(more)
     assert "max_nodes=500" in d.source
     small = draw(y, max_nodes=7000)
     assert len(small.nodes) == 3000 * 2 + 1
@@ -704,3 +704,44 @@ def test_import_tinyrnn_does_not_load_viz_and_nothing_imports_it():
     for path in files:
         text = path.read_text()
         assert not re.search(r"^\s*(from|import) [\w.]*viz", text, re.M), path
+
+
+@pytest.mark.slow
+def test_drawing_a_10000_step_lstm_is_fast_and_bounded():
+    import time
+
+    tr.manual_seed(0)
+    lstm = nn.LSTM(4, 8)
+    out, _ = lstm(tr.randn(10_000, 1, 4))
+    loss = out.sum()
+    t0 = time.perf_counter()
+    d = draw(loss)
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 10.0
+    assert len(d.nodes) <= 2000
+    kept = sorted(int(n.split("_")[1]) for n in d.nodes if n.startswith("c0_"))
+    assert kept[:2] == [0, 1] and kept[-1] == 9999
+    assert f"{10_000 - len(kept):,} steps not drawn" in d.label("more0")
+
+
+@needs_renderer
+def test_make_pictures_script_writes_the_readme_pictures(tmp_path):
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "make_pictures.py"
+    spec = importlib.util.spec_from_file_location("make_pictures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--out", str(tmp_path)]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [
+        "lstm_rolled.svg",
+        "lstm_unfolded.svg",
+        "seed_neurons.svg",
+        "vanishing_gradients.svg",
+    ]
+    for p in tmp_path.iterdir():
+        ET.parse(p)
+    vanishing = (tmp_path / "vanishing_gradients.svg").read_text()
+    assert "rnn.l0" in vanishing and "lstm.l0" in vanishing

@@ -26,6 +26,7 @@ True
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ __all__ = ["Picture", "draw", "find_renderer", "record_grads", "render"]
 
 SHOW = ("shape", "value")
 RANKDIRS = ("LR", "TB", "RL", "BT")
-KEEP_STEPS = (20, 10, 5, 3, 2, 1)  # first/last steps kept per layer when eliding, largest first
+KEEP_STEPS = (5, 3, 2, 1)  # first/last steps kept per layer when eliding, largest first
 
 
 def _check(root: Any, show: Any, max_nodes: Any, rankdir: Any) -> tuple[str, ...]:
@@ -96,14 +97,24 @@ def _fit(
     reserve: int,
 ) -> tuple[Plan, str]:
     """The plan to draw and, when it had to shrink to ``max_nodes``, a note saying how."""
-    plan = Plan(g, steps, runs, collapse)
-    if plan.cost() + reserve <= max_nodes:
-        return plan, ""
-    full = plan.cost()
+    if runs is None and not collapse:  # one drawn node per graph node: count without a plan
+        full = len(g.nodes)
+        if g.scalar:
+            full += sum(len(n.outs) for n in g.nodes if n.kind == OP)
+        if full + reserve <= max_nodes:
+            return Plan(g, steps), ""
+        plan = None
+    else:
+        plan = Plan(g, steps, runs, collapse)
+        full = plan.cost()
+        if full + reserve <= max_nodes:
+            return plan, ""
     done: list[str] = []
     if steps is not None and not collapse:
         plan = Plan(g, steps, runs, True)
         done.append("each step drawn as one cell")
+    elif plan is None:
+        plan = Plan(g, steps, runs, collapse)
     if plan.cost() + reserve > max_nodes and steps is not None and runs is None:
         for k in KEEP_STEPS:
             hidden_steps = {(li, t) for li, ts in enumerate(steps.times) for t in ts[k:-k]}
@@ -166,6 +177,27 @@ def draw(
     True
     """
     show = _check(root, show, max_nodes, rankdir)
+    # the walk allocates a few small objects per graph node; pausing the cyclic garbage
+    # collector (nothing here makes cycles) halves the time on graphs of 100,000 nodes
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _draw(root, unfold, rolled, collapse, show, grads, max_nodes, rankdir)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _draw(
+    root: Any,
+    unfold: bool,
+    rolled: bool,
+    collapse: bool,
+    show: tuple[str, ...],
+    grads: bool,
+    max_nodes: int,
+    rankdir: str,
+) -> graphviz.Digraph:
     g = extract(root, parameter_names())
     steps = Steps(g) if (unfold or rolled) else None
     if steps is not None and not steps.any:

@@ -65,6 +65,7 @@ class Plan:
         self.hidden_steps = hidden_steps or set()
         self.layer_clusters = steps is not None and len(steps.layers) > 1
         self._names = _cluster_names(steps) if steps is not None else []
+        self._step_names: dict[StepKey, str] = {}
         n = len(g.nodes)
         of: list[StepKey | None] = steps.of if steps is not None else [None] * n
         self.of = of
@@ -141,6 +142,12 @@ class Plan:
         return f"cluster_{self._names[li]}" if self.layer_clusters else None
 
     def step_cluster(self, k: StepKey) -> str:
+        name = self._step_names.get(k)
+        if name is None:
+            name = self._step_names[k] = self._step_cluster(k)
+        return name
+
+    def _step_cluster(self, k: StepKey) -> str:
         li, t = k
         r = self.runs.run_of.get(k) if self.runs is not None else None
         if r is not None and self.runs is not None:
@@ -230,7 +237,7 @@ class Plan:
                     continue
                 exits = rs is not None and not same_run and tk[0] == "n"
                 enters = rd is not None and not same_run and h_single
-                if exits or enters or not h_single:
+                if exits or enters or not h_single or tk[0] != "n":
                     arg = -1
                 if enters and not g.scalar:
                     o = -1  # one edge from a multi-output op into a folded cell
@@ -279,6 +286,7 @@ class Emitter:
         self.grads = grads
         self.state_norm = state_norm
         self._norms: dict[int, float] = {}
+        self._drawn_ends: dict[int, tuple[int, int]] = {}
         self.scale: S.GradScale | None = None
         if grads:
             self.scale = S.GradScale(self._visible_norms())
@@ -343,8 +351,9 @@ class Emitter:
                 lines.append("with " + ", ".join(consts))
             outs = [n.outs[k] for k in sorted(n.outs)]
             if "shape" in self.show:
-                shapes = [S.shape_text(o.shape) for o in outs] or self._meta_shapes(n)
-                lines.append(" ".join(shapes))
+                meta = n.obj.out_meta
+                shapes = [shape for shape, _ in meta] if meta else [o.shape for o in outs]
+                lines.append(S.shapes_text(shapes))
             if "value" in self.show and outs:
                 lines.append(S.value_text(outs[0].data))
         else:
@@ -365,11 +374,6 @@ class Emitter:
         elif self._fully_padded(u.step):
             attrs.update(S.GREY)
         return NL.join(lines), attrs
-
-    @staticmethod
-    def _meta_shapes(n: Any) -> list[str]:
-        meta = n.obj.out_meta or []
-        return [S.shape_text(shape) for shape, _ in meta]
 
     def cell_label(self, u: Unit) -> tuple[str, dict[str, str]]:
         plan, steps = self.plan, self.steps
@@ -437,8 +441,8 @@ class Emitter:
         if u.key != "more":
             li = int(u.key[4:])
             hidden = sorted(t for (l2, t) in plan.hidden_steps if l2 == li)
-            return f"⋯ {len(hidden):,} steps not drawn ⋯{NL}t={hidden[0]} … t={hidden[-1]}"
-        return f"⋯ {len(u.members):,} more nodes not drawn ⋯"
+            return f"… {len(hidden):,} steps not drawn …{NL}t={hidden[0]} … t={hidden[-1]}"
+        return f"… {len(u.members):,} more nodes not drawn …"
 
     def value_record(self, nid: int, out: int, obj: Any, members: list[int]) -> str:
         """micrograd-style record for one scalar: label, data, grad."""
@@ -622,6 +626,12 @@ class Emitter:
                     attrs["taillabel"] = names[o] if names and o < len(names) else f"[{o}]"
             elif n.kind == PARAM:
                 attrs.update(S.WEIGHT_EDGE)
+            elif g.scalar and self.plan.units[tk].cluster is None and self.plan.steps:
+                head = self.plan.units.get(hk)
+                if head is not None and head.step is not None:
+                    # scalar weights read by several steps: let them line up in one column
+                    # instead of pulling every step back to the left
+                    attrs["constraint"] = "false"
         if back:
             attrs.update(S.BACK_EDGE)
             attrs["label"] = f"×{run_len}"
@@ -630,7 +640,29 @@ class Emitter:
             attrs["fontcolor"] = "#555555"
         elif spine:
             attrs.update(S.SPINE_EDGE)
+        if self.plan.collapse and not spine and not back and self._fan_edge(tk, hk):
+            attrs["constraint"] = "false"
         return tail, hk, attrs
+
+    def _fan_edge(self, tk: str, hk: str) -> bool:
+        """An edge between a collapsed cell and a node every step shares (its weights, the
+        layer's input projection, the stacked outputs), other than at the layer's first or
+        last drawn step. Left out of the ranking so the cells line up along the spine instead
+        of fanning out diagonally."""
+        units = self.plan.units
+        tail, head = units[tk], units[hk]
+        if (tail.kind == "cell") == (head.kind == "cell"):
+            return False
+        cell = tail if tail.kind == "cell" else head
+        assert cell.step is not None
+        li, t = cell.step
+        ends = self._drawn_ends.get(li)
+        if ends is None:
+            ts = [
+                u.step[1] for u in units.values() if u.kind == "cell" and u.step and u.step[0] == li
+            ]
+            ends = self._drawn_ends[li] = (min(ts), max(ts))
+        return t != (ends[1] if cell is tail else ends[0])
 
     def _cluster_specs(
         self, first: dict[str, Unit]

@@ -120,6 +120,20 @@ def shape_text(shape: Any) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+def shapes_text(shapes: list[Any]) -> str:
+    """Shapes of several outputs, with repeats counted: ``3 × (2, 4)``.
+
+    >>> shapes_text([(2, 4), (2, 4), (2, 4)]), shapes_text([(2, 4), (2, 3)])
+    ('3 × (2, 4)', '(2, 4) (2, 3)')
+    """
+    texts = [shape_text(s) for s in shapes]
+    if len(texts) > 1 and len(set(texts)) == 1:
+        return f"{len(texts):,} × {texts[0]}"
+    if len(texts) > 4:
+        return " ".join(texts[:3]) + f" … ({len(texts):,} outputs)"
+    return " ".join(texts)
+
+
 def value_text(data: Any) -> str:
     """A short summary of a payload: the numbers when few, else mean and spread."""
     if data is None:
