@@ -200,6 +200,22 @@ def test_steps_are_scoped_by_layer_and_time():
     assert ("model", "grucell.t2") in scopes_of(out)
 
 
+class LogCell(nn.Module):
+    def forward(self, x, h):
+        return (x + h).log()
+
+
+def test_anomaly_report_names_the_time_step():
+    rec = nn.Recurrent(LogCell(), name="logs")
+    x = tr.ones(6, 1, 2)
+    x.data[4] = -5.0  # log of a negative number at step 4
+    with tr.autograd.detect_anomaly():
+        with pytest.raises(
+            RuntimeError, match=r"Log.forward produced a non-finite value .* scope logs.t4"
+        ):
+            rec(x, tr.ones(1, 2))
+
+
 def test_fused_layer_has_one_cell_node_per_step():
     x = tr.randn(4, 1, 3)
     for fused, count in ((True, 4), (False, 0)):
