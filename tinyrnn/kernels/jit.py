@@ -193,6 +193,14 @@ def _sig(v):
 
 
 @_njit
+def _tanh(v):
+    # tanh(v) = 2 sigmoid(2v) - 1, in float64. Numba has no vector maths library here and calls
+    # libm's scalar tanh, measured about 6x slower than exp on the project machine; this form
+    # is within a few units of 1e-16 of tanh (absolute), and saturates to +-1 without overflow.
+    return 2.0 / (1.0 + np.exp(-2.0 * v)) - 1.0
+
+
+@_njit
 def lstm_cell_fwd(gates, c_prev):
     """One LSTM step after the affine part. gates: (B, 4H) pre-activations in order i, f, g, o.
 
@@ -208,14 +216,14 @@ def lstm_cell_fwd(gates, c_prev):
         for k in range(H):
             i = _sig(gates[b, k])
             f = _sig(gates[b, H + k])
-            g = np.tanh(gates[b, 2 * H + k])
+            g = _tanh(gates[b, 2 * H + k])
             o = _sig(gates[b, 3 * H + k])
             acts[b, k] = i
             acts[b, H + k] = f
             acts[b, 2 * H + k] = g
             acts[b, 3 * H + k] = o
             cc = f * c_prev[b, k] + i * g
-            tc = np.tanh(cc)
+            tc = _tanh(cc)
             c[b, k] = cc
             tanh_c[b, k] = tc
             h[b, k] = o * tc
@@ -260,7 +268,7 @@ def gru_cell_fwd(gi, gh, h_prev):
         for k in range(H):
             r = _sig(gi[b, k] + gh[b, k])
             z = _sig(gi[b, H + k] + gh[b, H + k])
-            n = np.tanh(gi[b, 2 * H + k] + r * gh[b, 2 * H + k])
+            n = _tanh(gi[b, 2 * H + k] + r * gh[b, 2 * H + k])
             acts[b, k] = r
             acts[b, H + k] = z
             acts[b, 2 * H + k] = n
