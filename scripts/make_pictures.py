@@ -46,7 +46,7 @@ def lstm_graph() -> tuple[nn.LSTM, tr.Tensor]:
 
 def vanishing() -> tuple[tuple[nn.Module, nn.Module], tr.Tensor]:
     """A tanh RNN and an LSTM (forget-gate bias 1, the usual start) read the same 16 steps;
-    the loss is a random projection of each one's last hidden state, summed."""
+    the loss is a random projection of each one's final hidden state ``h_n``, summed."""
     tr.manual_seed(4)
     steps, hidden = 16, 16
     rnn = nn.RNN(4, hidden)
@@ -55,9 +55,9 @@ def vanishing() -> tuple[tuple[nn.Module, nn.Module], tr.Tensor]:
         lstm.bias_ih_l0.data[hidden : 2 * hidden] = 1.0
     x = tr.randn(steps, 1, 4)
     w = tr.tensor(np.random.default_rng(0).standard_normal((hidden, 1)).astype(np.float32))
-    out_rnn, _ = rnn(x)
-    out_lstm, _ = lstm(x)
-    loss = (out_rnn[-1] @ w).sum() + (out_lstm[-1] @ w).sum()
+    _, h_rnn = rnn(x)
+    _, (h_lstm, _) = lstm(x)
+    loss = (h_rnn[0] @ w).sum() + (h_lstm[0] @ w).sum()
     loss.name = "loss"
     with tr.viz.record_grads():
         loss.backward()

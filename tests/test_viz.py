@@ -122,7 +122,7 @@ class HandLSTM(nn.Module):
             setattr(self, f"weight_hh_l{k}", nn.Parameter(tr.randn(4 * h, h) * 0.3))
             setattr(self, f"bias_l{k}", nn.Parameter(tr.zeros(4 * h)))
 
-    def forward(self, x):
+    def forward(self, x, keep=None):
         inputs = [x[t] for t in range(x.shape[0])]
         for k in range(self.layers):
             w_ih, w_hh = getattr(self, f"weight_ih_l{k}"), getattr(self, f"weight_hh_l{k}")
@@ -134,6 +134,9 @@ class HandLSTM(nn.Module):
                     i, f, g, o = (xt @ w_ih.T + h @ w_hh.T + b).chunk(4, 1)
                     c = f.sigmoid() * c + i.sigmoid() * g.tanh()
                     h = o.sigmoid() * c.tanh()
+                if keep is not None:
+                    h.retain_grad()
+                    keep.append(h)
                 outs.append(h)
             inputs = outs
         return tr.stack(inputs)
@@ -440,6 +443,44 @@ def test_step_clusters_show_the_gradient_of_the_loss_wrt_h_t():
         if n.startswith("n")
     }
     assert len(fills) > 5 and "#dbe9f6" not in fills
+
+
+def test_lstm_step_label_is_the_gradient_wrt_h_not_c():
+    tr.manual_seed(5)
+    lstm = HandLSTM(3, 4, 1)
+    keep: list = []
+    loss = (lstm(tr.randn(4, 2, 3), keep)[-1] ** 2).sum()
+    with tr.viz.record_grads():
+        loss.backward()
+    d = draw(loss, grads=True)
+    for t, h in enumerate(keep):
+        shown = float(d.clusters[f"cluster_lstm_l0_t{t}"][0].split("‖∂L/∂h_t‖ = ")[1])
+        assert shown == pytest.approx(float(np.linalg.norm(h.grad.numpy())), rel=6e-3)
+
+
+def test_fused_lstm_step_label_uses_the_h_output():
+    lstm, loss = lstm_loss(True, steps=3, layers=1)
+    with tr.viz.record_grads():
+        loss.backward()
+    d = tr.viz.draw(loss, grads=True)
+    ops = [ctx for ctx in _contexts(loss) if ctx.fn.__name__ == "LSTMCellStep"]
+    by_step = {ctx.scope[-1]: ctx for ctx in ops}
+    for t in range(3):
+        expected = np.linalg.norm(by_step[f"lstm.l0.t{t}"].out_grads[0])
+        assert f"‖∂L/∂h_t‖ = {expected:.2e}" in d.source
+
+
+def _contexts(root):
+    """Every op context behind ``root`` (iterative walk)."""
+    seen, todo, out = set(), [root.grad_fn], []
+    while todo:
+        ctx = todo.pop()
+        if ctx is None or id(ctx) in seen:
+            continue
+        seen.add(id(ctx))
+        out.append(ctx)
+        todo.extend(getattr(p, "grad_fn", None) for p in ctx.parents)
+    return out
 
 
 def test_vanishing_gradient_shows_as_falling_norms():

@@ -111,7 +111,7 @@ def state_outputs(
             s = flows.get(key)
             if s:
                 both = s & outside.get(key, set())
-                chosen = sorted(both or s)
+                chosen = _hidden_part(g, steps, key, sorted(both or s))
             else:
                 chosen = []
                 members = steps.members[key]
@@ -123,6 +123,24 @@ def state_outputs(
             result[key] = chosen
             prev = chosen
     return result
+
+
+def _hidden_part(
+    g: Graph, steps: Steps, key: StepKey, outs: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Of several state outputs, the hidden output ``h``: an LSTM's cell state ``c`` is also
+    read inside its own step (by ``tanh(c)``), ``h`` is not; of one op's several outputs the
+    first is the hidden one (the convention of ``nn.Recurrent``: a state tuple starts with the
+    step's output)."""
+    if len(outs) < 2:
+        return outs
+    cons = g.consumers()
+    of = steps.of
+    free = [(n, o) for n, o in outs if not any(of[c] == key and oo == o for c, oo, _ in cons[n])]
+    outs = free or outs
+    if len({n for n, _ in outs}) == 1:
+        return outs[:1]
+    return outs
 
 
 def state_norms(g: Graph, states: dict[StepKey, list[tuple[int, int]]]) -> dict[StepKey, float]:
