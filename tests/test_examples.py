@@ -10,8 +10,10 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import tinyrnn as tr
 from tinyrnn._blas import blas_threads
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -86,3 +88,27 @@ def test_variable_length_padding_with_lengths_is_exact_and_classifier_learns():
     assert r["diff_without_lengths"] > 1e-2  # the padding steps would change the state
     assert r["accuracy"] > 0.9
     assert min(r["by_length"].values()) > 0.8  # short and long sequences alike
+
+
+@pytest.mark.slow
+def test_seq2seq_gets_most_held_out_dates_exactly_right():
+    r = load_example("seq2seq").main(["--quick"])
+    assert r["accuracy"] > 0.8
+
+
+def test_seq2seq_data_and_decoding_shapes():
+    s2s = load_example("seq2seq")
+    rng = np.random.default_rng(0)
+    pairs = s2s.make_dates(rng, 50)
+    for text, iso in pairs:
+        year, month, day = (int(v) for v in iso.split("-"))
+        assert str(year) in text and str(day) in text
+        assert s2s.MONTHS[month - 1][:3] in text
+    assert s2s.ordinal(1) == "1st" and s2s.ordinal(12) == "12th" and s2s.ordinal(23) == "23rd"
+    ids, lengths = s2s.encode_inputs([t for t, _ in pairs])
+    assert ids.shape == (lengths.max(), 50) and (ids[lengths[0] :, 0] == 0).all()
+    tr.manual_seed(0)
+    model = s2s.DateTranslator(8)
+    out = model.translate([t for t, _ in pairs[:3]])
+    assert [len(o) for o in out] == [10, 10, 10]
+    assert all(set(o) <= set(s2s.OUT_CHARS) for o in out)
