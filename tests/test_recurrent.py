@@ -474,6 +474,19 @@ def test_unroll_10000_steps_forward_and_backward():
     assert np.abs(lstm.weight_hh_l0.grad.data).max() > 0
 
 
+def test_layer_init_is_uniform_in_one_over_sqrt_hidden_and_seeded():
+    tr.manual_seed(16)
+    gru = nn.GRU(3, 16, num_layers=2, bidirectional=True)
+    w = np.concatenate([p.data.ravel() for p in gru.parameters()])
+    assert w.dtype == np.float32
+    assert np.abs(w).max() <= 0.25 and np.abs(w).max() > 0.24
+    tr.manual_seed(16)
+    again = nn.GRU(3, 16, num_layers=2, bidirectional=True)
+    np.testing.assert_array_equal(np.concatenate([p.data.ravel() for p in again.parameters()]), w)
+    again.reset_parameters()
+    assert not np.array_equal(again.weight_hh_l1.data, gru.weight_hh_l1.data)
+
+
 def test_repr_and_parameter_order():
     lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True)
     assert repr(lstm) == "LSTM(3, 4, num_layers=2, batch_first=True, bidirectional=True)"

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from .._dtype import get_default_dtype
-from .._random import generator
 from ..ops.fused import GRUCellStep, LSTMCellStep
 from ..tensor import Tensor
+from . import init
 from .module import Module, Parameter
 
 State = Tensor | tuple[Tensor, ...]
@@ -157,9 +157,16 @@ def gru_step(
 # ---- cells: parameters, shape checks, initial state ----
 
 
-def _uniform(shape: tuple[int, ...], bound: float) -> Parameter:
-    dtype = get_default_dtype()
-    return Parameter(generator().uniform(-bound, bound, shape).astype(dtype))
+def _empty(*shape: int) -> Parameter:
+    return Parameter(np.empty(shape, dtype=get_default_dtype()))
+
+
+def reset_recurrent_parameters(module: Module, hidden_size: int) -> None:
+    """PyTorch's default init of recurrent cells and layers: every parameter ~ U(-k, k) with
+    k = 1/sqrt(hidden_size)."""
+    bound = 1.0 / math.sqrt(hidden_size)
+    for p in module.parameters():
+        init.uniform_(p, -bound, bound)
 
 
 def _check_size(name: str, what: str, value: Any) -> int:
@@ -183,15 +190,19 @@ class _CellBase(Module):
         self.bias = bool(bias)
         self.fused = bool(fused)
         g = max(len(self.gate_names), 1) * self.hidden_size
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        self.weight_ih = _uniform((g, self.input_size), bound)
-        self.weight_hh = _uniform((g, self.hidden_size), bound)
+        self.weight_ih = _empty(g, self.input_size)
+        self.weight_hh = _empty(g, self.hidden_size)
         if self.bias:
-            self.bias_ih = _uniform((g,), bound)
-            self.bias_hh = _uniform((g,), bound)
+            self.bias_ih = _empty(g)
+            self.bias_hh = _empty(g)
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Redraw every parameter from U(-1/sqrt(H), 1/sqrt(H)), PyTorch's default."""
+        reset_recurrent_parameters(self, self.hidden_size)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"

@@ -13,18 +13,25 @@ place where a whole-sequence kernel can replace the per-step loop.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from .._dtype import get_default_dtype
-from .._random import generator
 from ..autograd.stepcheck import STEP_PROBE
 from ..engine import Function, scope
 from ..tensor import Tensor, cat, stack, where
-from .cells import _gru_recur, _lstm_recur, _rnn_recur, gru_step, lstm_step, rnn_step
+from . import functional as F
+from .cells import (
+    _gru_recur,
+    _lstm_recur,
+    _rnn_recur,
+    gru_step,
+    lstm_step,
+    reset_recurrent_parameters,
+    rnn_step,
+)
 from .module import Module, Parameter
 
 State = Tensor | tuple[Tensor, ...]
@@ -368,7 +375,6 @@ class _RNNBase(Module):
         self.scope_name = owner.lower()
         dirs = 2 if self.bidirectional else 1
         g = self.gates * self.hidden_size
-        bound = 1.0 / math.sqrt(self.hidden_size)
         dtype = get_default_dtype()
         self._names: list[tuple[str, ...]] = []
         for k in range(self.num_layers):
@@ -381,10 +387,14 @@ class _RNNBase(Module):
                 if self.bias:
                     shapes.update({f"bias_ih_l{k}{sfx}": (g,), f"bias_hh_l{k}{sfx}": (g,)})
                 for pname, shape in shapes.items():
-                    data = generator().uniform(-bound, bound, shape).astype(dtype)
-                    setattr(self, pname, Parameter(data))
+                    setattr(self, pname, Parameter(np.empty(shape, dtype)))
                 names = tuple(shapes) if self.bias else (*shapes, "", "")
                 self._names.append(names)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Redraw every parameter from U(-1/sqrt(H), 1/sqrt(H)), PyTorch's default."""
+        reset_recurrent_parameters(self, self.hidden_size)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -502,8 +512,6 @@ class _RNNBase(Module):
         layer_in = x
         for k in range(self.num_layers):
             if k > 0 and self.dropout > 0 and self.training:
-                from . import functional as F
-
                 layer_in = F.dropout(layer_in, self.dropout, True)
             outs = []
             for d in range(dirs):
