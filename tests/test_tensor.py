@@ -217,3 +217,22 @@ def test_cross_entropy_rows_are_stable(backend):
 def test_log_of_zero_is_minus_infinity_without_warning():
     with np.errstate(all="raise"):
         assert tr.tensor([0.0]).log().item() == -np.inf
+
+
+def test_logical_operators_on_masks():
+    a = tr.tensor([True, True, False])
+    b = tr.tensor([True, False, False])
+    assert (a & b).tolist() == [True, False, False]
+    assert (a | b).tolist() == [True, True, False]
+    assert (a ^ b).tolist() == [False, True, False]
+    assert (~a).tolist() == [False, False, True]
+    x = tr.tensor([-1.0, 0.5, 2.0])
+    assert ((x > 0) & (x < 1)).tolist() == [False, True, False]
+
+
+def test_numpy_array_of_a_tensor_is_a_copy_unless_asked_not_to():
+    x = tr.tensor([1.0, 2.0])
+    a = np.array(x)
+    a[0] = 9.0
+    assert x.tolist() == [1.0, 2.0]
+    assert np.asarray(x) is x.data

@@ -98,6 +98,12 @@ class Tensor(Node):
         dtype: ``tr.float32`` (default for Python floats), ``tr.float64`` or an integer dtype.
         requires_grad: record operations on this tensor so ``backward`` can fill ``.grad``.
 
+    Operators follow NumPy's broadcasting: ``+ - * / **`` element-wise (a gradient is summed
+    back over the dimensions an input was broadcast along), ``@`` is ``matmul`` (1-D, 2-D and
+    batched), unary ``-``; comparisons and ``& | ^ ~`` give tensors without gradient; indexing
+    takes ints, slices, None, Ellipsis, integer arrays and boolean masks (repeated indices add
+    their gradients).
+
     >>> import tinyrnn as tr
     >>> x = tr.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     >>> y = (x * x).sum()
@@ -145,36 +151,92 @@ class Tensor(Node):
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The sizes of the dimensions, a tuple of ints.
+
+        >>> import tinyrnn as tr
+        >>> tr.zeros(2, 3).shape
+        (2, 3)
+        """
         return self.data.shape
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions (0 for a scalar tensor).
+
+        >>> import tinyrnn as tr
+        >>> tr.zeros(2, 3).ndim, tr.tensor(1.0).ndim
+        (2, 0)
+        """
         return self.data.ndim
 
     @property
     def dtype(self) -> np.dtype:
+        """The element type, a NumPy dtype (``tr.float32 == np.float32``).
+
+        >>> import tinyrnn as tr
+        >>> tr.tensor([1.0]).dtype
+        dtype('float32')
+        """
         return self.data.dtype
 
     @property
     def grad_fn(self) -> Any:
-        """The op context that made this tensor (None for leaves and untracked results)."""
+        """The op record (``Context``) that made this tensor; None for leaves and for results
+        computed without gradient.
+
+        >>> import tinyrnn as tr
+        >>> x = tr.ones(2, requires_grad=True)
+        >>> x.grad_fn is None, (x * 2).grad_fn
+        (True, <MulBackward>)
+        """
         return self._ctx
 
     @property
     def is_leaf(self) -> bool:
+        """True for tensors made by the user rather than by a recorded op.
+
+        >>> import tinyrnn as tr
+        >>> x = tr.ones(2, requires_grad=True)
+        >>> x.is_leaf, (x + 1).is_leaf
+        (True, False)
+        """
         return self._ctx is None
 
     @property
     def T(self) -> Tensor:
+        """All dimensions reversed: for a matrix (m, n) the transpose (n, m).
+
+        >>> import tinyrnn as tr
+        >>> tr.tensor([[1.0, 2.0]]).T.tolist()
+        [[1.0], [2.0]]
+        """
         return self.permute(*reversed(range(self.ndim)))
 
     def size(self, dim: int | None = None) -> Any:
+        """The shape, or the size of dimension ``dim``.
+
+        >>> import tinyrnn as tr
+        >>> tr.zeros(2, 3).size(), tr.zeros(2, 3).size(-1)
+        ((2, 3), 3)
+        """
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self) -> int:
+        """The number of elements, the product of the shape.
+
+        >>> import tinyrnn as tr
+        >>> tr.zeros(2, 3).numel()
+        6
+        """
         return int(self.data.size)
 
     def dim(self) -> int:
+        """The number of dimensions (same as ``ndim``).
+
+        >>> import tinyrnn as tr
+        >>> tr.zeros(2, 3, 4).dim()
+        3
+        """
         return self.data.ndim
 
     def __len__(self) -> int:
@@ -197,7 +259,9 @@ class Tensor(Node):
         return f"tensor({body}{extra})"
 
     def __array__(self, dtype=None, copy=None):
-        return self.data if dtype is None else self.data.astype(dtype)
+        if dtype is not None:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
@@ -212,10 +276,21 @@ class Tensor(Node):
     # ---- conversion and graph control ----
 
     def numpy(self) -> np.ndarray:
-        """The payload array (shared, not copied); raises if the tensor requires grad, as torch."""
+        """The payload array itself (shared, not copied).
+
+        >>> import tinyrnn as tr
+        >>> x = tr.zeros(2); x.numpy()[0] = 5.0; x.tolist()
+        [5.0, 0.0]
+        """
         return self.data
 
     def item(self) -> Any:
+        """The one element of the tensor as a Python number.
+
+        >>> import tinyrnn as tr
+        >>> tr.tensor([[2.5]]).item(), tr.tensor(3).item()
+        (2.5, 3)
+        """
         if self.data.size != 1:
             raise ValueError(
                 f"item: only a tensor with one element can be converted to a Python number; "
@@ -224,13 +299,31 @@ class Tensor(Node):
         return self.data.reshape(()).item()
 
     def tolist(self) -> Any:
+        """The values as nested Python lists (a number for a 0-d tensor).
+
+        >>> import tinyrnn as tr
+        >>> tr.tensor([[1, 2], [3, 4]]).tolist()
+        [[1, 2], [3, 4]]
+        """
         return self.data.tolist()
 
     def detach(self) -> Tensor:
-        """A new leaf sharing this tensor's data, cut from the graph (no gradient flows back)."""
+        """A new leaf sharing this tensor's data, cut from the graph (no gradient flows back).
+
+        >>> import tinyrnn as tr
+        >>> x = tr.ones(2, requires_grad=True)
+        >>> d = (x * 2).detach(); d.requires_grad, d.is_leaf
+        (False, True)
+        """
         return Tensor._from_op(self.data, None, 0)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Switch gradient recording for this leaf on (floating tensors only) or off; returns it.
+
+        >>> import tinyrnn as tr
+        >>> tr.zeros(2).requires_grad_().requires_grad
+        True
+        """
         if requires_grad and self.data.dtype.kind != "f":
             raise RuntimeError(
                 f"requires_grad: only floating point tensors can require gradients; this one "
@@ -295,7 +388,13 @@ class Tensor(Node):
         return _HookHandle(hooks, hook)
 
     def retain_grad(self) -> None:
-        """Keep the gradient of this non-leaf tensor in ``.grad`` after backward."""
+        """Keep the gradient of this non-leaf tensor in ``.grad`` after backward.
+
+        >>> import tinyrnn as tr
+        >>> x = tr.ones(2, requires_grad=True)
+        >>> y = x * 3; y.retain_grad(); (y * y).sum().backward(); y.grad.tolist()
+        [6.0, 6.0]
+        """
         if self._ctx is None:
             return
         ref = weakref.ref(self)
@@ -308,7 +407,12 @@ class Tensor(Node):
         self.register_hook(keep)
 
     def zero_(self) -> Tensor:
-        """Set every element to zero in place (for tensors that do not require grad, or grads)."""
+        """Set every element to zero in place (for tensors that do not require grad, or grads).
+
+        >>> import tinyrnn as tr
+        >>> tr.ones(2).zero_().tolist()
+        [0.0, 0.0]
+        """
         if self.requires_grad and self._ctx is None and is_grad_enabled():
             raise RuntimeError("zero_: a leaf that requires grad cannot be changed in place")
         self.data[...] = 0
@@ -317,16 +421,41 @@ class Tensor(Node):
     # ---- casting ----
 
     def to(self, dtype: Any) -> Tensor:
+        """This tensor converted to ``dtype`` (itself if it has it already); differentiable
+        between float dtypes, the gradient coming back in the original dtype.
+
+        >>> import tinyrnn as tr
+        >>> tr.tensor([1.5]).to(tr.float64).dtype
+        dtype('float64')
+        """
         d = _dtype.to_dtype(dtype)
         return self if d == self.dtype else M.Cast.apply(self, dtype=d)
 
     def float(self) -> Tensor:
+        """``to(tr.float32)``.
+
+        >>> import tinyrnn as tr
+        >>> tr.tensor([1]).float().dtype
+        dtype('float32')
+        """
         return self.to(_dtype.float32)
 
     def double(self) -> Tensor:
+        """``to(tr.float64)``.
+
+        >>> import tinyrnn as tr
+        >>> tr.tensor([1.0]).double().dtype
+        dtype('float64')
+        """
         return self.to(_dtype.float64)
 
     def long(self) -> Tensor:
+        """``to(tr.int64)``, rounding toward zero (no gradient).
+
+        >>> import tinyrnn as tr
+        >>> tr.tensor([1.7, -1.7]).long().tolist()
+        [1, -1]
+        """
         return self.to(_dtype.int64)
 
     # ---- arithmetic ----
@@ -397,53 +526,153 @@ class Tensor(Node):
         return self._cmp(other, np.greater_equal)
 
     def any(self) -> Tensor:
+        """True (a 0-d bool tensor) if any element is non-zero.
+
+        >>> import tinyrnn as tr
+        >>> bool(tr.tensor([0.0, 2.0]).any()), bool(tr.zeros(2).any())
+        (True, False)
+        """
         return Tensor._from_op(np.any(self.data), None, 0)
 
     def all(self) -> Tensor:
+        """True (a 0-d bool tensor) if every element is non-zero.
+
+        >>> import tinyrnn as tr
+        >>> bool((tr.ones(3) > 0).all())
+        True
+        """
         return Tensor._from_op(np.all(self.data), None, 0)
+
+    # logical operators on bool (bitwise on integer) tensors, for masks; no gradient
+    def __and__(self, other: Any) -> Tensor:
+        return self._cmp(other, np.bitwise_and)
+
+    def __or__(self, other: Any) -> Tensor:
+        return self._cmp(other, np.bitwise_or)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return self._cmp(other, np.bitwise_xor)
+
+    def __invert__(self) -> Tensor:
+        return Tensor._from_op(np.invert(self.data), None, 0)
 
     # ---- element-wise functions ----
 
     def exp(self) -> Tensor:
+        """y = e**x element-wise;  dy/dx = y. Same shape.
+
+        >>> import tinyrnn as tr
+        >>> round(tr.tensor([1.0]).exp().item(), 4)
+        2.7183
+        """
         return E.Exp.apply(self)
 
     def log(self) -> Tensor:
+        """y = ln x element-wise (-inf at 0, nan below);  dy/dx = 1 / x. Same shape.
+
+        >>> import tinyrnn as tr
+        >>> tr.tensor([1.0, 0.0]).log().tolist()
+        [0.0, -inf]
+        """
         return E.Log.apply(self)
 
     def sqrt(self) -> Tensor:
+        """y = sqrt(x) element-wise;  dy/dx = 1 / (2 y). Same shape.
+
+        >>> import tinyrnn as tr
+        >>> tr.tensor([4.0, 9.0]).sqrt().tolist()
+        [2.0, 3.0]
+        """
         return E.Sqrt.apply(self)
 
     def abs(self) -> Tensor:
+        """y = |x| element-wise;  dy/dx = sign(x) (0 at 0). Same shape.
+
+        >>> import tinyrnn as tr
+        >>> tr.tensor([-2.0, 3.0]).abs().tolist()
+        [2.0, 3.0]
+        """
         return E.Abs.apply(self)
 
     def tanh(self) -> Tensor:
+        """y = tanh x element-wise;  dy/dx = 1 - y**2. Same shape.
+
+        >>> import tinyrnn as tr
+        >>> tr.tensor([0.0, 100.0]).tanh().tolist()
+        [0.0, 1.0]
+        """
         return E.Tanh.apply(self)
 
     def sigmoid(self) -> Tensor:
+        """y = 1 / (1 + e**-x) element-wise, without overflow;  dy/dx = y (1 - y). Same shape.
+
+        >>> import tinyrnn as tr
+        >>> tr.tensor([0.0, -1000.0]).sigmoid().tolist()
+        [0.5, 0.0]
+        """
         return E.Sigmoid.apply(self)
 
     def relu(self) -> Tensor:
+        """y = max(x, 0) element-wise;  dy/dx = 1 where x > 0, else 0. Same shape.
+
+        >>> import tinyrnn as tr
+        >>> tr.tensor([-1.0, 2.0]).relu().tolist()
+        [0.0, 2.0]
+        """
         return E.Relu.apply(self)
 
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (PyTorch names)
-        """Limit values to [min, max]; the gradient passes where min <= x <= max."""
+        """y = min(max(x, min), max) element-wise (either bound may be None);
+        dy/dx = 1 where min <= x <= max, else 0 (PyTorch's convention at the bounds).
+
+        >>> import tinyrnn as tr
+        >>> tr.tensor([-2.0, 0.5, 2.0]).clamp(-1.0, 1.0).tolist()
+        [-1.0, 0.5, 1.0]
+        """
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
         return E.Clamp.apply(self, lo=min, hi=max)
 
     def softmax(self, dim: int) -> Tensor:
+        """y_i = e**x_i / sum_j e**x_j along ``dim`` (shifted by the max, so no overflow);
+        dL/dx = y * (g - sum(g * y)). Same shape.
+
+        >>> import tinyrnn as tr
+        >>> tr.tensor([[0.0, 0.0], [1000.0, 0.0]]).softmax(1).tolist()
+        [[0.5, 0.5], [1.0, 0.0]]
+        """
         return Fu.Softmax.apply(self, dim=dim)
 
     def log_softmax(self, dim: int) -> Tensor:
+        """y_i = x_i - log sum_j e**x_j along ``dim``, computed stably;
+        dL/dx = g - softmax(x) * sum(g). Same shape.
+
+        >>> import tinyrnn as tr
+        >>> tr.tensor([1000.0, 0.0]).log_softmax(0).tolist()
+        [0.0, -1000.0]
+        """
         return Fu.LogSoftmax.apply(self, dim=dim)
 
     # ---- reductions ----
 
     def sum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """Sum over ``dim`` (an int, a tuple, or None for all); dy/dx = 1 for every summed
+        element. The summed dimensions are dropped, or kept with size 1 if ``keepdim``.
+
+        >>> import tinyrnn as tr
+        >>> x = tr.tensor([[1.0, 2.0], [3.0, 4.0]])
+        >>> x.sum().item(), x.sum(0).tolist(), x.sum(1, keepdim=True).shape
+        (10.0, [4.0, 6.0], (2, 1))
+        """
         return R.Sum.apply(self, dim=dim, keepdim=keepdim)
 
     def mean(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        """Average over ``dim`` (all elements when None): sum / count."""
+        """Average over ``dim`` (all elements when None): sum / count; shapes as ``sum``.
+
+        >>> import tinyrnn as tr
+        >>> tr.tensor([[1.0, 2.0], [3.0, 4.0]]).mean(1).tolist()
+        [1.5, 3.5]
+        """
         if self.dtype.kind != "f":
             raise TypeError(f"mean: expected a floating tensor, got dtype {self.dtype}")
         axes = R._axes("mean", self.ndim, dim)
@@ -451,11 +680,24 @@ class Tensor(Node):
         return self.sum(dim, keepdim) * (1.0 / count if count else math.nan)
 
     def max(self, dim: int | None = None, keepdim: bool = False) -> Any:
-        """Largest value; with ``dim``, the named tuple (values, indices) along it."""
+        """The largest element (0-d); with ``dim``, the named tuple ``(values, indices)`` along
+        it. The gradient goes to the maximum (shared equally by ties when reducing everything;
+        to the first one along ``dim``).
+
+        >>> import tinyrnn as tr
+        >>> x = tr.tensor([[1.0, 5.0], [7.0, 2.0]])
+        >>> x.max().item(), x.max(dim=1).values.tolist(), x.max(dim=1).indices.tolist()
+        (7.0, [5.0, 7.0], [1, 0])
+        """
         return self._extreme(dim, keepdim, largest=True)
 
     def min(self, dim: int | None = None, keepdim: bool = False) -> Any:
-        """Smallest value; with ``dim``, the named tuple (values, indices) along it."""
+        """The smallest element; with ``dim``, ``(values, indices)`` along it (as ``max``).
+
+        >>> import tinyrnn as tr
+        >>> tr.tensor([[1.0, 5.0], [7.0, 2.0]]).min(dim=0).values.tolist()
+        [1.0, 2.0]
+        """
         return self._extreme(dim, keepdim, largest=False)
 
     def _extreme(self, dim: int | None, keepdim: bool, largest: bool) -> Any:
@@ -466,9 +708,22 @@ class Tensor(Node):
         return MaxResult(values, idx)
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """The int64 index of the largest element (of the flattened tensor when ``dim`` is None).
+
+        >>> import tinyrnn as tr
+        >>> x = tr.tensor([[1.0, 5.0], [7.0, 2.0]])
+        >>> x.argmax().item(), x.argmax(1).tolist()
+        (2, [1, 0])
+        """
         return self._arg(np.argmax, dim, keepdim)
 
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """The int64 index of the smallest element (as ``argmax``).
+
+        >>> import tinyrnn as tr
+        >>> tr.tensor([3.0, 1.0, 2.0]).argmin().item()
+        1
+        """
         return self._arg(np.argmin, dim, keepdim)
 
     def _arg(self, fn: Any, dim: int | None, keepdim: bool) -> Tensor:
@@ -482,6 +737,13 @@ class Tensor(Node):
     # ---- shape and movement ----
 
     def reshape(self, *shape: Any) -> Tensor:
+        """The same elements in a new shape (one size may be -1, inferred); the gradient is
+        reshaped back. ``view`` is the same method.
+
+        >>> import tinyrnn as tr
+        >>> tr.arange(6).reshape(2, -1).shape, tr.arange(6).view((3, 2)).shape
+        ((2, 3), (3, 2))
+        """
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return M.Reshape.apply(self, shape=tuple(shape))
@@ -489,17 +751,36 @@ class Tensor(Node):
     view = reshape
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Dimensions ``start_dim`` to ``end_dim`` merged into one.
+
+        >>> import tinyrnn as tr
+        >>> tr.zeros(2, 3, 4).flatten().shape, tr.zeros(2, 3, 4).flatten(1).shape
+        ((24,), (2, 12))
+        """
         if self.ndim == 0:
             return self.reshape(1)
         s, e = start_dim % self.ndim, end_dim % self.ndim
         return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1 :])
 
     def permute(self, *dims: Any) -> Tensor:
+        """Dimensions reordered: result dimension k is input dimension ``dims[k]``; the
+        gradient is permuted back by the inverse permutation.
+
+        >>> import tinyrnn as tr
+        >>> tr.zeros(2, 3, 4).permute(2, 0, 1).shape
+        (4, 2, 3)
+        """
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
         return M.Permute.apply(self, dims=tuple(dims))
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
+        """Dimensions ``dim0`` and ``dim1`` swapped.
+
+        >>> import tinyrnn as tr
+        >>> tr.zeros(2, 3, 4).transpose(0, -1).shape
+        (4, 3, 2)
+        """
         n = max(self.ndim, 1)
         for d in (dim0, dim1):
             if not -n <= d < n:
@@ -509,6 +790,12 @@ class Tensor(Node):
         return self.permute(*order)
 
     def squeeze(self, dim: int | None = None) -> Tensor:
+        """Dimensions of size 1 removed (only ``dim``, if given and of size 1).
+
+        >>> import tinyrnn as tr
+        >>> tr.zeros(1, 3, 1).squeeze().shape, tr.zeros(1, 3, 1).squeeze(-1).shape
+        ((3,), (1, 3))
+        """
         if dim is None:
             return self.reshape(tuple(s for s in self.shape if s != 1))
         (d,) = R._axes("squeeze", self.ndim, dim)
@@ -517,6 +804,12 @@ class Tensor(Node):
         return self.reshape(self.shape[:d] + self.shape[d + 1 :])
 
     def unsqueeze(self, dim: int) -> Tensor:
+        """A dimension of size 1 inserted at position ``dim`` of the result.
+
+        >>> import tinyrnn as tr
+        >>> tr.zeros(3).unsqueeze(0).shape, tr.zeros(3).unsqueeze(-1).shape
+        ((1, 3), (3, 1))
+        """
         n = self.ndim + 1
         if not -n <= dim < n:
             raise IndexError(f"unsqueeze: dim {dim} out of range for a result with {n} dims")
@@ -528,7 +821,14 @@ class Tensor(Node):
 
     def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
         """Pieces of ``split_size_or_sections`` elements along ``dim`` (the last may be smaller),
-        or pieces of the listed sizes."""
+        or pieces of the listed sizes. Each piece is a differentiable slice.
+
+        >>> import tinyrnn as tr
+        >>> [p.shape for p in tr.zeros(5, 2).split(2)]
+        [(2, 2), (2, 2), (1, 2)]
+        >>> [p.shape for p in tr.zeros(2, 5).split([1, 4], dim=1)]
+        [(2, 1), (2, 4)]
+        """
         (d,) = R._axes("split", self.ndim, dim)
         n = self.shape[d]
         if isinstance(split_size_or_sections, (int, np.integer)):
@@ -550,7 +850,13 @@ class Tensor(Node):
         return tuple(pieces)
 
     def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
-        """``chunks`` nearly equal pieces along ``dim`` (PyTorch's rule: size ceil(n / chunks))."""
+        """``chunks`` nearly equal pieces along ``dim``, each of size ceil(n / chunks) except
+        the last (PyTorch's rule, so fewer pieces may come back).
+
+        >>> import tinyrnn as tr
+        >>> [p.shape for p in tr.zeros(2, 8).chunk(4, dim=1)]
+        [(2, 2), (2, 2), (2, 2), (2, 2)]
+        """
         if chunks <= 0:
             raise ValueError(f"chunk: chunks must be positive, got {chunks}")
         (d,) = R._axes("chunk", self.ndim, dim)
@@ -716,12 +1022,24 @@ def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = F
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Join tensors along an existing dimension."""
+    """Join tensors along an existing dimension ``dim``; all other sizes must match. Each input's
+    gradient is its slice of the output's gradient.
+
+    >>> import tinyrnn as tr
+    >>> tr.cat([tr.zeros(2, 3), tr.ones(1, 3)]).shape, tr.cat([tr.zeros(2), tr.ones(2)]).tolist()
+    ((3, 3), [0.0, 0.0, 1.0, 1.0])
+    """
     return M.Cat.apply(*_tensors("cat", tensors), dim=dim)
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Join tensors of equal shape along a new dimension."""
+    """Join tensors of equal shape along a new dimension ``dim`` (k tensors of shape S give
+    shape S with k inserted at ``dim``).
+
+    >>> import tinyrnn as tr
+    >>> tr.stack([tr.zeros(3), tr.ones(3)]).shape, tr.stack([tr.zeros(3)] * 4, dim=1).shape
+    ((2, 3), (3, 4))
+    """
     return M.Stack.apply(*_tensors("stack", tensors), dim=dim)
 
 
@@ -732,7 +1050,14 @@ def _tensors(op: str, tensors: Sequence[Any]) -> list[Tensor]:
 
 
 def where(condition: Any, x: Any, y: Any) -> Tensor:
-    """Elements of ``x`` where ``condition`` holds, else of ``y``; the gradient follows the pick."""
+    """z = x where ``condition`` holds, else y (the three broadcast together);
+    dz/dx = condition, dz/dy = not condition; the condition gets no gradient.
+
+    >>> import tinyrnn as tr
+    >>> x = tr.tensor([1.0, -2.0, 3.0])
+    >>> tr.where(x > 0, x, 0.0).tolist()
+    [1.0, 0.0, 3.0]
+    """
     cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
     if not isinstance(x, Tensor) and not isinstance(y, Tensor):
         x = Tensor(x)
