@@ -290,6 +290,46 @@ def test_parameters_without_module_and_named_tensors():
     assert d.label(mm) == "MatMul → y\\n(1, 2)\\n[3, 3]"
 
 
+def test_bidirectional_layer_runs_its_reverse_spine_backwards():
+    tr.manual_seed(0)
+    gru = nn.GRU(3, 4, bidirectional=True)
+    out, _ = gru(tr.randn(4, 2, 3))
+    loss = out.sum()
+    with tr.viz.record_grads():
+        loss.backward()
+    d = draw(loss, grads=True)
+    assert len(d.step_clusters()) == 8
+    spine = [
+        (d.cluster_of[a], d.cluster_of[b])
+        for a, b, attrs in d.visible_edges()
+        if "penwidth=2.2" in attrs
+    ]
+    forward = {(f"cluster_gru_l0_t{t}", f"cluster_gru_l0_t{t + 1}") for t in range(3)}
+    backward = {
+        (f"cluster_gru_l0_reverse_t{t + 1}", f"cluster_gru_l0_reverse_t{t}") for t in range(3)
+    }
+    assert set(spine) == forward | backward
+    for t in range(4):  # every step of both directions has its ‖∂L/∂h_t‖
+        for layer in ("gru_l0", "gru_l0_reverse"):
+            label = d.clusters[f"cluster_{layer}_t{t}"][0]
+            assert float(label.split("‖∂L/∂h_t‖ = ")[1]) > 0
+    rolled = draw(loss, rolled=True)
+    assert sorted(c for c in rolled.clusters if c.endswith("_cell")) == [
+        "cluster_gru_l0_cell",
+        "cluster_gru_l0_reverse_cell",
+    ]
+    assert all('label="×4"' in a for _, _, a in rolled.edges if "recurrent" in a)
+
+
+def test_the_picture_is_a_digraph_that_renders_itself():
+    import graphviz
+
+    pic = tr.viz.draw(tr.Value(2.0, label="a") * 3)
+    assert isinstance(pic, graphviz.Digraph)
+    if renderer.find_renderer() is not None:
+        assert b"<svg" in pic.pipe(format="svg")
+
+
 def test_unfold_false_draws_no_clusters():
     _, loss = lstm_loss(True)
     d = draw(loss, unfold=False)

@@ -11,6 +11,15 @@ Gradients on the picture: run backward inside ``record_grads()`` so every op kee
 gradient, then ``draw(..., grads=True)`` colours each node by ``log10`` of its gradient norm
 and labels each step with ``‖∂L/∂h_t‖``.
 
+Conventions read from the graph (nothing else is needed from the code that built it):
+
+- a scope element ``<layer>.t<k>`` puts an op in step ``k`` of ``<layer>``; an op in the
+  scope ``<layer>`` but in no step is work the layer does once for all steps;
+- a scope element ``pad`` marks a step past the end of every sequence of the batch (drawn
+  greyed out), ``pad=k/B`` a step at which ``k`` of the ``B`` sequences have ended;
+- parameters are named after the attribute path in the outermost live ``nn.Module`` that
+  holds them (keep the model alive while drawing), other tensors by their ``.name``.
+
 >>> import tinyrnn as tr
 >>> w = tr.nn.Parameter(tr.ones(3, 3))
 >>> h = tr.zeros(1, 3)

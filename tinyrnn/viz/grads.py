@@ -85,7 +85,7 @@ def state_outputs(
 ) -> dict[StepKey, list[tuple[int, int]]]:
     """For each step, the outputs that carry its recurrent state (``h_t``).
 
-    The state of step ``t`` is what flows into a later step of the same layer; when the hidden
+    The state of step ``t`` is what flows into another step of the same layer; when the hidden
     output is also read outside the layer (the layer's output sequence), only that part is kept
     (``h`` rather than ``(h, c)``). A layer's last step has no later step: its state is found
     at the position the previous step's state had (same structural descriptor and output).
@@ -99,12 +99,12 @@ def state_outputs(
             ks = of[src]
             if ks is None or g.nodes[src].kind != OP:
                 continue
-            if kd is not None and kd[0] == ks[0] and kd[1] > ks[1]:
+            if kd is not None and kd[0] == ks[0] and kd[1] != ks[1]:
                 flows.setdefault(ks, set()).add((src, out))
             elif kd is None or kd[0] != ks[0]:
                 outside.setdefault(ks, set()).add((src, out))
     result: dict[StepKey, list[tuple[int, int]]] = {}
-    for li, times in enumerate(steps.times):
+    for li, times in enumerate(steps.order):
         prev: list[tuple[int, int]] = []
         for t in times:
             key = (li, t)

@@ -229,7 +229,7 @@ class Plan:
             for src, o, arg in n.inputs:
                 tk = unit_of[src]
                 ks = of[src]
-                rec = ks is not None and kd is not None and ks[0] == kd[0] and ks[1] < kd[1]
+                rec = ks is not None and kd is not None and ks[0] == kd[0] and ks[1] != kd[1]
                 rs = run_of.get(ks) if ks is not None else None
                 same_run = rs is not None and rd is not None and rs[0] == rd[0]
                 back = rec and same_run
@@ -538,7 +538,7 @@ class Emitter:
         cons = g.consumers()
         nodes = g.nodes
         out: list[tuple[str, str]] = []
-        for li, times in enumerate(steps.times):
+        for li, times in enumerate(steps.order):
             for t0, t1 in zip(times[:-1], times[1:], strict=True):
                 k0, k1 = (li, t0), (li, t1)
                 if (
@@ -661,7 +661,10 @@ class Emitter:
             ts = [
                 u.step[1] for u in units.values() if u.kind == "cell" and u.step and u.step[0] == li
             ]
-            ends = self._drawn_ends[li] = (min(ts), max(ts))
+            order = self.steps.order[li]
+            forward = len(order) < 2 or order[0] < order[-1]
+            ends = (min(ts), max(ts)) if forward else (max(ts), min(ts))
+            self._drawn_ends[li] = ends
         return t != (ends[1] if cell is tail else ends[0])
 
     def _cluster_specs(

@@ -66,7 +66,8 @@ class Steps:
 
     ``layers``: layer names in the order the graph first uses them. ``of[nid]``: the
     ``(layer index, t)`` a node is drawn in, or None. ``members[(li, t)]``: node ids in that step
-    (ops and placed leaves), ascending. ``times[li]``: the sorted steps of layer ``li``.
+    (ops and placed leaves), ascending. ``times[li]``: the sorted steps of layer ``li``;
+    ``order[li]``: the same in the order they ran (descending for a reverse direction).
     ``pad[(li, t)]``: ``(ended, batch)`` for padded steps. ``layer_of[nid]``: the layer of an
     op made in a layer's scope outside its steps (``lstm.l0`` but no ``lstm.l0.t3``).
     """
@@ -115,6 +116,23 @@ class Steps:
         for li, t in self.members:
             times[li].add(t)
         self.times = [sorted(ts) for ts in times]
+        self.order = self._processing_order(g)
+
+    def _processing_order(self, g: Graph) -> list[list[int]]:
+        """Each layer's steps in the order they ran: ascending, or descending for a layer whose
+        state flows from later to earlier steps (the reverse direction of a bidirectional
+        layer)."""
+        votes = [0] * len(self.layers)
+        of = self.of
+        for n in g.nodes:
+            kd = of[n.nid]
+            if kd is None:
+                continue
+            for src, _, _ in n.inputs:
+                ks = of[src]
+                if ks is not None and ks[0] == kd[0] and ks[1] != kd[1]:
+                    votes[kd[0]] += 1 if ks[1] < kd[1] else -1
+        return [ts if v >= 0 else ts[::-1] for ts, v in zip(self.times, votes, strict=True)]
 
     def _place_unscoped(self, g: Graph) -> None:
         """Pull input-side helpers and single-step leaves into the step that uses them, and
