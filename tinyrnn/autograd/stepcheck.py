@@ -166,7 +166,7 @@ def _leaves(roots: list[Tensor]) -> set[int]:
     """ids of the leaf tensors the graph behind ``roots`` reads (an iterative walk)."""
     seen: set[int] = set()
     leaves: set[int] = set()
-    stack = [r._ctx for r in roots if r._ctx is not None]
+    stack: list[Any] = [r._ctx for r in roots if r._ctx is not None]
     while stack:
         ctx = stack.pop()
         if id(ctx) in seen:
@@ -243,11 +243,11 @@ def stepcheck(
     weights = [rng.standard_normal(o.shape).astype(o.dtype) for o in outs]
     tracked = [(o, w) for o, w in zip(outs, weights, strict=True) if o.requires_grad]
     used = _leaves([o for o, _ in tracked])
-    if tracked:
-        loss = None
-        for o, w in tracked:
-            term = (o * Tensor(w)).sum()
-            loss = term if loss is None else loss + term
+    terms = [(o * Tensor(w)).sum() for o, w in tracked]
+    if terms:
+        loss = terms[0]
+        for term in terms[1:]:
+            loss = loss + term
         loss.backward()
 
     def objective(probe: _Probe) -> float:

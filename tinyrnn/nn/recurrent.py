@@ -380,7 +380,7 @@ class _RNNBase(Module):
         for k in range(self.num_layers):
             in_k = self.input_size if k == 0 else self.hidden_size * dirs
             for sfx in ("", "_reverse")[:dirs]:
-                shapes = {
+                shapes: dict[str, tuple[int, ...]] = {
                     f"weight_ih_l{k}{sfx}": (g, in_k),
                     f"weight_hh_l{k}{sfx}": (g, self.hidden_size),
                 }
