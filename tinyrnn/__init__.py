@@ -102,7 +102,13 @@ flatten = _functional_op("flatten")
 
 
 def matmul(a: Any, b: Any) -> Tensor:
-    """``a @ b`` with NumPy's matmul rules."""
+    """``a @ b``: the matrix product with NumPy's rules (1-D operands promoted, batch dimensions
+    broadcast); dL/da = g @ b^T, dL/db = a^T @ g.
+
+    >>> import tinyrnn as tr
+    >>> tr.matmul(tr.ones(2, 3), tr.ones(3)).tolist()
+    [3.0, 3.0]
+    """
     return a @ b
 
 

@@ -48,12 +48,20 @@ def get_default_dtype() -> np.dtype:
 
 
 def is_floating(dtype: np.dtype) -> bool:
-    """True for the floating dtypes a tensor may take gradients in."""
+    """True for the floating dtypes a tensor may take gradients in.
+
+    >>> is_floating(float32), is_floating(int64)
+    (True, False)
+    """
     return dtype.kind == "f"
 
 
 def to_dtype(dtype: Any) -> np.dtype:
-    """Normalise a dtype argument (tinyrnn or NumPy dtype, type or string) to a NumPy dtype."""
+    """Normalise a dtype argument (tinyrnn or NumPy dtype, type or string) to a NumPy dtype.
+
+    >>> to_dtype("float64"), to_dtype(np.int32)
+    (dtype('float64'), dtype('int32'))
+    """
     d = np.dtype(dtype)
     if d.kind not in "fiub":
         raise TypeError(f"unsupported dtype {d}: tinyrnn tensors are float, integer or bool")

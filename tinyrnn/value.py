@@ -28,6 +28,9 @@ class Value(Node):
         data: the number.
         label: a name shown in graph pictures (also available as ``.name``).
 
+    ``+ - * / **`` take Values or Python numbers on either side (``a - b`` is ``a + (-b)`` and
+    ``a / b`` is ``a * b**-1``, as in micrograd); ``.data`` and ``.grad`` are floats.
+
     >>> from tinyrnn import Value
     >>> a, b = Value(2.0, label="a"), Value(-3.0, label="b")
     >>> c = a * b + a
@@ -72,6 +75,12 @@ class Value(Node):
 
     @property
     def label(self) -> str:
+        """The name shown in graph pictures ("" when unnamed); settable.
+
+        >>> from tinyrnn import Value
+        >>> v = Value(1.0, label="w"); v.label = "weight"; v.label, v.name
+        ('weight', 'weight')
+        """
         return self.name or ""
 
     @label.setter
@@ -80,14 +89,32 @@ class Value(Node):
 
     @property
     def grad_fn(self) -> Any:
+        """The op record that made this value (None for leaves).
+
+        >>> from tinyrnn import Value
+        >>> (Value(2.0) * 3).grad_fn
+        <SMulBackward>
+        """
         return self._ctx
 
     @property
     def is_leaf(self) -> bool:
+        """True for values made by the user rather than by an op.
+
+        >>> from tinyrnn import Value
+        >>> Value(1.0).is_leaf, (Value(1.0) + 1).is_leaf
+        (True, False)
+        """
         return self._ctx is None
 
     @property
     def shape(self) -> tuple[()]:
+        """Always ``()``: a Value is a scalar (graph pictures read shapes uniformly).
+
+        >>> from tinyrnn import Value
+        >>> Value(1.0).shape
+        ()
+        """
         return ()
 
     def __repr__(self) -> str:
@@ -95,7 +122,12 @@ class Value(Node):
         return f"Value(data={self.data:.6g}, grad={self.grad:.6g}{name})"
 
     def backward(self, retain_graph: bool = False) -> None:
-        """Set ``.grad`` of every Value this one depends on to d(self)/d(that value)."""
+        """Add d(self)/d(v) to ``v.grad`` for every Value ``v`` this one depends on.
+
+        >>> from tinyrnn import Value
+        >>> a = Value(3.0); b = a * a; b.backward(); a.grad
+        6.0
+        """
         backward(self, 1.0, retain_graph)
 
     def __add__(self, other: Any) -> Value:
@@ -137,16 +169,46 @@ class Value(Node):
         return _num(other, "/") * self**-1
 
     def tanh(self) -> Value:
+        """y = tanh x;  dy/dx = 1 - y**2.
+
+        >>> from tinyrnn import Value
+        >>> x = Value(0.0); y = x.tanh(); y.backward(); (y.data, x.grad)
+        (0.0, 1.0)
+        """
         return S.STanh.apply(self)
 
     def relu(self) -> Value:
+        """y = max(x, 0);  dy/dx = 1 where x > 0, else 0.
+
+        >>> from tinyrnn import Value
+        >>> Value(-2.0).relu().data, Value(2.0).relu().data
+        (0.0, 2.0)
+        """
         return S.SRelu.apply(self)
 
     def sigmoid(self) -> Value:
+        """y = 1 / (1 + e**-x), without overflow;  dy/dx = y (1 - y).
+
+        >>> from tinyrnn import Value
+        >>> x = Value(0.0); y = x.sigmoid(); y.backward(); (y.data, x.grad)
+        (0.5, 0.25)
+        """
         return S.SSigmoid.apply(self)
 
     def exp(self) -> Value:
+        """y = e**x (inf past overflow);  dy/dx = y.
+
+        >>> from tinyrnn import Value
+        >>> x = Value(0.0); y = x.exp(); y.backward(); (y.data, x.grad)
+        (1.0, 1.0)
+        """
         return S.SExp.apply(self)
 
     def log(self) -> Value:
+        """y = ln x for x > 0;  dy/dx = 1 / x.
+
+        >>> from tinyrnn import Value
+        >>> x = Value(2.0); x.log().backward(); x.grad
+        0.5
+        """
         return S.SLog.apply(self)

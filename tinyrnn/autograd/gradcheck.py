@@ -22,7 +22,23 @@ from ..tensor import Tensor
 
 
 class GradcheckError(RuntimeError):
-    """Raised by ``gradcheck`` when analytic and numerical gradients disagree."""
+    """Raised by ``gradcheck`` when analytic and numerical gradients disagree.
+
+    >>> import tinyrnn as tr
+    >>> class Wrong(tr.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         return x * x
+    ...     @staticmethod
+    ...     def backward(ctx, g):
+    ...         return g        # should be 2 x g
+    >>> x = tr.tensor([1.0, 2.0], dtype=tr.float64, requires_grad=True)
+    >>> try:
+    ...     tr.autograd.gradcheck(Wrong.apply, [x])
+    ... except tr.autograd.GradcheckError as e:
+    ...     print(str(e).split(":")[1])
+     gradients disagree for input 0 of shape (2,) at index (0,)
+    """
 
 
 def _outputs(out: Any) -> list[Tensor]:

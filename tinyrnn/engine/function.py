@@ -61,8 +61,29 @@ class Function:
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         """Run ``forward`` on the payloads of ``args`` and record the op if a gradient is needed.
 
-        Non-node arguments (numbers, arrays, options) are passed through unchanged and get no
-        gradient. Keyword arguments go to ``forward`` as options.
+        Tensor/Value arguments are graph inputs: ``forward`` gets their payloads. Other
+        positional arguments (numbers, arrays) are passed through as constants; ``backward``
+        still returns one (None) gradient for each. Keyword arguments go to ``forward`` as
+        options and need no gradient. A tuple returned by ``forward`` gives several outputs.
+        The result is wrapped in the class of the first node argument.
+
+        >>> import numpy as np
+        >>> import tinyrnn as tr
+        >>> class Scale(tr.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x, k, *, bias=0.0):
+        ...         ctx.k = k
+        ...         return x * k + bias
+        ...     @staticmethod
+        ...     def backward(ctx, grad_output):
+        ...         return grad_output * ctx.k, None   # no gradient for the constant k
+        >>> x = tr.tensor([1.0, 2.0], requires_grad=True)
+        >>> y = Scale.apply(x, 3.0, bias=1.0); y.tolist()
+        [4.0, 7.0]
+        >>> y.sum().backward(); x.grad.tolist()
+        [3.0, 3.0]
+        >>> Scale.apply(tr.Value(2.0), 3.0)         # the same op on a Value returns a Value
+        Value(data=6, grad=0)
         """
         grad_on = STATE.grad_enabled
         payloads = []

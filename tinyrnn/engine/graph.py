@@ -24,6 +24,10 @@ class Node:
     (list of gradient hooks on a leaf, or None), ``name`` (label or None), and the methods
     ``_from_op(payload, ctx, idx)`` (classmethod wrapping an op's result) and
     ``_accumulate_grad(g)`` (adds ``g`` to the node's ``.grad``).
+
+    >>> import tinyrnn as tr
+    >>> isinstance(tr.ones(2), Node), isinstance(tr.Value(1.0), Node)
+    (True, True)
     """
 
     __slots__ = ()
@@ -33,7 +37,18 @@ class Context:
     """Per-call record of one op: what backward needs, and the edges of the graph.
 
     ``save_for_backward``/``saved_tensors``/``needs_input_grad`` follow PyTorch. Users may set
-    other attributes on it inside ``forward``.
+    other attributes on it inside ``forward``. Fields: ``fn`` (the Function class),
+    ``parents`` (the positional arguments of ``apply``, in order), ``scope`` (the names of the
+    active ``tr.scope`` blocks), ``n_out`` and ``out_meta`` (number, shapes and dtypes of the
+    outputs), ``hooks`` (output index -> gradient hooks), ``out_grads`` (the output gradients,
+    kept while ``STATE.keep_grads`` is on) and ``freed`` (set by a backward without
+    ``retain_graph``).
+
+    >>> import tinyrnn as tr
+    >>> x = tr.ones(2, requires_grad=True)
+    >>> ctx = (x * 2).grad_fn
+    >>> ctx.name, ctx.needs_input_grad, ctx.parents[0] is x, ctx.parents[1]
+    ('Mul', (True, False), True, 2)
     """
 
     __slots__ = (
@@ -63,12 +78,23 @@ class Context:
         self.freed = False
 
     def save_for_backward(self, *items: Any) -> None:
-        """Keep arrays (or floats) for ``backward``; read them back from ``saved_tensors``."""
+        """Keep arrays (or floats) for ``backward``; read them back from ``saved_tensors``.
+
+        >>> import numpy as np
+        >>> ctx = Context(object, (True,)); ctx.save_for_backward(np.ones(2), 3)
+        >>> ctx.saved_tensors[1]
+        3
+        """
         self.saved_tensors = items
 
     @property
     def name(self) -> str:
-        """The op's name (its Function class name)."""
+        """The op's name (its Function class name).
+
+        >>> import tinyrnn as tr
+        >>> tr.ones(2, requires_grad=True).tanh().grad_fn.name
+        'Tanh'
+        """
         return self.fn.__name__
 
     def __repr__(self) -> str:

@@ -74,7 +74,13 @@ class enable_grad(_GradMode):
 
 
 def is_grad_enabled() -> bool:
-    """Whether operations are currently recorded for backward."""
+    """Whether operations are currently recorded for backward.
+
+    >>> import tinyrnn as tr
+    >>> with tr.no_grad():
+    ...     tr.is_grad_enabled()
+    False
+    """
     return STATE.grad_enabled
 
 
@@ -106,5 +112,11 @@ class scope:
 
 
 def current_scope() -> tuple[str, ...]:
-    """The stack of scope names active now, outermost first."""
+    """The stack of scope names active now, outermost first.
+
+    >>> import tinyrnn as tr
+    >>> with tr.scope("rnn"), tr.scope("t0"):
+    ...     current_scope()
+    ('rnn', 't0')
+    """
     return _SCOPE.get()

@@ -43,7 +43,11 @@ SEQ_BACKENDS = {"numba": "tinyrnn.kernels.seq_jit", "numpy": "tinyrnn.kernels.se
 
 
 def backend_name() -> str:
-    """The backend chosen by ``TINYRNN_KERNELS`` (``numba`` unless it says ``numpy``)."""
+    """The backend chosen by ``TINYRNN_KERNELS`` (``numba`` unless it says ``numpy``).
+
+    >>> backend_name() in ("numba", "numpy")
+    True
+    """
     name = os.environ.get("TINYRNN_KERNELS", "numba").strip().lower() or "numba"
     if name not in BACKENDS:
         raise ValueError(f"TINYRNN_KERNELS={name!r}: expected one of {sorted(BACKENDS)}")
@@ -51,7 +55,13 @@ def backend_name() -> str:
 
 
 def load(name: str | None = None) -> ModuleType:
-    """Import a backend module and make its kernels this package's attributes."""
+    """Import a backend module and make its kernels this package's attributes.
+
+    >>> from tinyrnn import kernels
+    >>> kernels.load("numpy").__name__, kernels.sigmoid_fwd.__module__
+    ('tinyrnn.kernels.reference', 'tinyrnn.kernels.reference')
+    >>> _ = kernels.load()   # back to the configured backend
+    """
     module = importlib.import_module(BACKENDS[name or backend_name()])
     for kernel in NAMES:
         globals()[kernel] = getattr(module, kernel)
