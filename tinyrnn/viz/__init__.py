@@ -46,7 +46,8 @@ from ..engine import Node
 from ..nn.module import parameter_names
 from .grads import has_any, record_grads, state_norms, state_outputs
 from .graph import OP, OUTPUT, PARAM, Graph, extract
-from .picture import Emitter, Plan
+from .picture import Emitter
+from .plan import Plan
 from .renderer import FORMATS, Picture, find_renderer, point_graphviz_at, write
 from .rolled import Descriptors, Runs
 from .unfold import StepKey, Steps
