@@ -112,3 +112,28 @@ def test_seq2seq_data_and_decoding_shapes():
     out = model.translate([t for t, _ in pairs[:3]])
     assert [len(o) for o in out] == [10, 10, 10]
     assert all(set(o) <= set(s2s.OUT_CHARS) for o in out)
+
+
+def test_seed_example_corrects_the_article_and_agrees_with_hand_bptt(tmp_path):
+    r = load_example("seed_example").main(["--out", str(tmp_path)])
+    np.testing.assert_allclose(r["h1"], np.tanh([0.6, 0.5]))
+    U = np.array([[0.1, 0.4], [0.6, 0.7]])
+    np.testing.assert_allclose(r["h2"], np.tanh(np.array([0.2, 0.8]) + U @ r["h1"] + [0.1, 0.2]))
+    assert abs(r["h2"][0] - 0.515) > 0.02  # the article's value is off
+    np.testing.assert_allclose(r["dL_dW"], r["dL_dW_by_hand"], rtol=1e-12)
+    np.testing.assert_allclose(r["neuron_h2"], r["h2"], rtol=1e-12)  # Values == Tensors
+    np.testing.assert_allclose(r["neuron_dL_dW"], r["dL_dW"], rtol=1e-12)
+    assert Path(r["picture"]).stat().st_size > 1000
+
+
+def test_char_rnn_loss_falls(tmp_path):
+    r = load_example("char_rnn").main(["--quick"])
+    assert r["first_loss"] > 100  # 25 characters x ln(62) = 103 at the start
+    assert r["last_loss"] < 0.8 * r["first_loss"]
+
+
+def test_char_rnn_reads_a_given_text_file(tmp_path):
+    path = tmp_path / "abc.txt"
+    path.write_text("abcabcabd " * 40)
+    r = load_example("char_rnn").main(["--text", str(path), "--iterations", "120"])
+    assert r["last_loss"] < 0.5 * r["first_loss"]
