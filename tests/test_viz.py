@@ -607,6 +607,21 @@ def test_seed_example_at_neuron_level():
         assert f"grad {tr.viz.style.fmt(float(dh1[i]))}<" in labels[node]
 
 
+def test_seed_example_rolled_folds_the_two_steps():
+    loss, W, U, B, h2 = seed_example()
+    d = draw(loss, rolled=True)
+    assert [c for c in d.clusters] == ["cluster_rnn_cell"]
+    back = [e for e in d.edges if "recurrent" in e[2]]
+    # each unit of h feeds two products (U[0,j] h[j] and U[1,j] h[j]) of the next step
+    assert len(back) == 4 and all('label="×2"' in a for _, _, a in back)
+    assert all(d.cluster_of[a] == d.cluster_of[b] == "cluster_rnn_cell" for a, b, _ in back)
+    weights = [n for n in d.nodes if "<B>W[" in d.label(n) or "<B>U[" in d.label(n)]
+    assert len(weights) == 8
+    for w in weights:  # one edge each, unlabelled: the cell stands for both steps
+        (edge,) = d.out_edges(w)
+        assert "label" not in edge[2]
+
+
 def test_value_reuse_draws_one_record_with_two_edges():
     a = tr.Value(3.0, label="a")
     b = a * a

@@ -382,7 +382,7 @@ class Emitter:
         if back:
             attrs.update(S.BACK_EDGE)
             attrs["label"] = f"×{run_len}"
-        elif exits and count > 1 and tk[0] != "w" and "color" not in attrs:
+        elif exits and count > 1 and self.plan.units[tk].kind in (OP, "cell"):
             attrs["label"] = f"×{count}"
             attrs["fontcolor"] = "#555555"
         elif spine:
