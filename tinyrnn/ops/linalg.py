@@ -9,7 +9,15 @@ from ..engine import Function
 
 class MatMul(Function):
     """Z = X @ Y;  dL/dX = G @ Y^T, dL/dY = X^T @ G (1-D operands are promoted as in NumPy;
-    batch dimensions broadcast and the engine sums them back)."""
+    batch dimensions broadcast and the engine sums them back).
+
+    Shapes: (..., n, k) @ (..., k, m) -> (..., n, m); (k,) @ (k,) -> ().
+
+    >>> import tinyrnn as tr
+    >>> a = tr.ones(2, 3, requires_grad=True)
+    >>> MatMul.apply(a, tr.ones(3, 4)).sum().backward(); a.grad.tolist()
+    [[4.0, 4.0, 4.0], [4.0, 4.0, 4.0]]
+    """
 
     @staticmethod
     def forward(ctx, x, y):

@@ -31,7 +31,15 @@ def _expand(grad: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...], kee
 
 
 class Sum(Function):
-    """y = sum over ``dim`` of x;  dy/dx = 1 (broadcast back over the summed axes)"""
+    """y = sum over ``dim`` of x;  dy/dx = 1 (broadcast back over the summed axes)
+
+    Shapes: the axes in ``dim`` (int, tuple or None for all) are removed, or kept as size 1
+    with ``keepdim``.
+
+    >>> import tinyrnn as tr
+    >>> Sum.apply(tr.ones(2, 3), dim=1).tolist()
+    [3.0, 3.0]
+    """
 
     @staticmethod
     def forward(ctx, x, dim=None, keepdim=False):
@@ -47,7 +55,15 @@ class Sum(Function):
 
 class Max(Function):
     """y = max over ``dim`` of x;  dy/dx = 1 at the arg max (ties share the gradient equally
-    when reducing everything, as PyTorch; with ``dim``, the first arg max gets it)."""
+    when reducing everything, as PyTorch; with ``dim``, the first arg max gets it).
+
+    Shapes: as ``Sum`` with ``dim`` an int or None. ``largest=False`` gives the minimum.
+
+    >>> import tinyrnn as tr
+    >>> x = tr.tensor([[1.0, 4.0], [3.0, 2.0]], requires_grad=True)
+    >>> Max.apply(x, dim=1).sum().backward(); x.grad.tolist()
+    [[0.0, 1.0], [1.0, 0.0]]
+    """
 
     @staticmethod
     def forward(ctx, x, dim=None, keepdim=False, largest=True):
