@@ -281,6 +281,15 @@ def test_retain_grad_keeps_nonleaf_gradients():
     assert x.grad.tolist() == [8.0, -8.0]
 
 
+def test_retain_grad_twice_keeps_one_copy():
+    x = tr.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y.retain_grad()
+    y.retain_grad()
+    (y * y).sum().backward()
+    assert y.grad.tolist() == [4.0, 8.0]
+
+
 def test_hook_on_root():
     x = tr.tensor([1.0, 2.0], requires_grad=True)
     y = x * 2

@@ -397,6 +397,9 @@ class Tensor(Node):
         """
         if self._ctx is None:
             return
+        hooks = (self._ctx.hooks or {}).get(self._idx, ())
+        if any(getattr(h, "retains_grad", False) for h in hooks):
+            return  # already retained: a second hook would add the gradient twice
         ref = weakref.ref(self)
 
         def keep(g: Tensor) -> None:
@@ -404,7 +407,7 @@ class Tensor(Node):
             if t is not None:
                 t._accumulate_grad(g.data)
 
-        self.register_hook(keep)
+        self.register_hook(keep)._fn.retains_grad = True
 
     def zero_(self) -> Tensor:
         """Set every element to zero in place (for tensors that do not require grad, or grads).
