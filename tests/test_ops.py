@@ -442,3 +442,24 @@ def test_functional_forms_match_methods(rng):
     ]
     for got, want in pairs:
         np.testing.assert_array_equal(got.data, want.data)
+
+
+def test_gradcheck_uses_random_projections_for_large_inputs(rng, monkeypatch):
+    import importlib
+
+    gc_module = importlib.import_module("tinyrnn.autograd.gradcheck")  # the module itself
+
+    calls = []
+    full, proj = gc_module._check_full, gc_module._check_projection
+    monkeypatch.setattr(gc_module, "_check_full", lambda *a: calls.append("full") or full(*a))
+    monkeypatch.setattr(gc_module, "_check_projection",
+                        lambda *a: calls.append("projection") or proj(*a))
+    big = tr.tensor(rng.standard_normal((50, 50)), requires_grad=True)  # 2,500 > 2,000 elements
+    w = tr.tensor(rng.standard_normal((50, 8)), requires_grad=True)
+    assert tr.autograd.gradcheck(lambda a, b: (a @ b).tanh().log_softmax(1), [big, w])
+    assert calls == ["projection", "projection"]
+    calls.clear()
+    small = tr.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    assert tr.autograd.gradcheck(lambda a: a.sigmoid(), [small], mode="projection")
+    assert tr.autograd.gradcheck(lambda a: a.sigmoid(), [small])
+    assert calls == ["projection", "full"]
