@@ -240,7 +240,7 @@ class Trainer:
         """Inputs and next-character targets for ``step``, each (seq_len, batch_size) int64."""
         return self._windows(self.train_ids, np.random.default_rng([self.settings.seed, step]))
 
-    def _windows(self, data: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    def _windows(self, data: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         s = self.settings
         starts = rng.integers(0, len(data) - s.seq_len, size=s.batch_size)
         window = data[starts[None, :] + np.arange(s.seq_len + 1)[:, None]]

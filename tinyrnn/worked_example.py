@@ -79,7 +79,7 @@ def compute() -> dict[str, Any]:
     out: dict[str, Any] = {k: v.numpy().copy() for k, v in steps.items()}
     out["L"] = float(loss.item())
     grads = {"dL_dh2": h2, "dL_dh1": h1, "dL_dW": W, "dL_dU": U, "dL_db": b}
-    out.update({k: v.grad.numpy() for k, v in grads.items()})
+    out.update({k: np.asarray(v.grad) for k, v in grads.items()})
     return out
 
 
