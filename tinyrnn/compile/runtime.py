@@ -1,0 +1,327 @@
+"""Running a compiled cell: program cache, the one-node-per-sequence op, and the fallback.
+
+Programs are cached twice: in memory per generated source (its hash covers the cell's
+structure, the dtype and the shape class, i.e. every size except the batch size and the
+number of steps), and on disk, where the source is written once as
+``<cache dir>/tinyrnn_cell_<hash>.py`` and Numba keeps its machine code next to it
+(``cache=True``), so a second process loads the compiled code instead of compiling it again.
+The cache folder is ``$TINYRNN_CACHE_DIR``, else ``~/.cache/tinyrnn/compiled``, else a folder
+in the system's temporary directory.
+
+With ``TINYRNN_KERNELS=numpy`` or ``NUMBA_DISABLE_JIT=1`` the generated source runs as plain
+Python (slow; for tests and debugging).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..engine import Function
+from ..tensor import Tensor, stack, where
+from . import codegen
+from .trace import StepGraph, Unsupported, Value, trace_cell
+
+
+class CompileWarning(UserWarning):
+    """The cell compiler fell back to the unrolled graph; the message says why."""
+
+
+def _python_mode() -> bool:
+    return os.environ.get("TINYRNN_KERNELS", "").strip().lower() == "numpy" or os.environ.get(
+        "NUMBA_DISABLE_JIT", "0"
+    ) not in ("", "0")
+
+
+def jit(fn):
+    """Decorator used by generated sources: Numba with an on-disk cache, or plain Python."""
+    if _python_mode():
+        return fn
+    import numba
+
+    try:
+        return numba.njit(cache=True, error_model="numpy")(fn)
+    except RuntimeError:  # no writable cache locator
+        return numba.njit(cache=False, error_model="numpy")(fn)
+
+
+def cache_dir() -> Path:
+    """Folder for generated sources and their Numba caches (created on first use)."""
+    candidates = [os.environ.get("TINYRNN_CACHE_DIR")]
+    candidates.append(str(Path.home() / ".cache" / "tinyrnn" / "compiled"))
+    candidates.append(os.path.join(tempfile.gettempdir(), "tinyrnn-compiled"))
+    for c in candidates:
+        if not c:
+            continue
+        path = Path(c)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / f".probe-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+            return path
+        except OSError:
+            continue
+    raise RuntimeError("compile_cell: no writable folder for the compiled-cell cache")
+
+
+def _kernel_version() -> str:
+    """Hash of the helper kernels the generated code calls: a change invalidates the cache."""
+    from ..kernels import seq_jit
+
+    return hashlib.sha256(Path(seq_jit.__file__).read_bytes()).hexdigest()[:12]
+
+
+_PROGRAMS: dict[str, tuple[Any, Any]] = {}
+STATS = {"traces": 0, "programs_built": 0, "programs_loaded": 0}
+
+
+def load_program(source: str) -> tuple[Any, Any, str]:
+    """(fwd, bwd, digest) for a generated source, from memory, disk, or freshly made."""
+    python = _python_mode()
+    digest = hashlib.sha256(source.encode()).hexdigest()[:24]
+    key = ("py:" if python else "nb:") + digest
+    if key in _PROGRAMS:
+        return (*_PROGRAMS[key], digest)
+    name = f"tinyrnn_cell_{digest}"
+    if python:
+        namespace: dict[str, Any] = {"__name__": name}
+        exec(compile(source, f"<{name}>", "exec"), namespace)  # noqa: S102 - our generated code
+        fns = (namespace["fwd"], namespace["bwd"])
+    else:
+        path = cache_dir() / f"{name}.py"
+        if not path.exists() or path.read_text() != source:
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(source)
+            os.replace(tmp, path)  # atomic: a concurrent process sees the whole file or none
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        fns = (module.fwd, module.bwd)
+    STATS["programs_built"] += 1
+    _PROGRAMS[key] = fns
+    return (*fns, digest)
+
+
+class Program:
+    """A compiled cell loop: the generated functions and how to call them."""
+
+    def __init__(self, graph: StepGraph) -> None:
+        header = (
+            f"# tinyrnn compiled cell (dtype {graph.dtype}); generated, do not edit.\n"
+            f"# helper kernels {_kernel_version()}"
+        )
+        self.source, self.layout = codegen.generate(graph, header)
+        self.fwd, self.bwd, self.digest = load_program(self.source)
+        self.graph = graph
+        self.dtype = graph.dtype
+
+
+class CompiledLoop(Function):
+    """The whole time loop of a compiled cell as one graph node.
+
+    ``apply(x, *q, *p, *s, program=, lengths=None, reverse=False)`` with x (T, B, I), ``q``
+    the values computed before the loop (T, B, n), ``p`` the invariants, ``s`` the initial
+    state parts (B, n); returns ``(outputs (T, B, n_0), *final_state)``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, *args, program, lengths=None, reverse=False):
+        lay = program.layout
+        nq, n_p = len(lay.q_values), len(lay.p_values)
+        dt = program.dtype
+        X = np.ascontiguousarray(x, dtype=dt)
+        T, B = X.shape[0], X.shape[1]
+        qs = [np.ascontiguousarray(q, dtype=dt) for q in args[:nq]]
+        ps = []
+        for p, shape in zip(args[nq : nq + n_p], lay.p_shapes, strict=True):
+            p = np.asarray(p)
+            ps.append(
+                np.ascontiguousarray(p.reshape(shape), dtype=p.dtype if p.dtype == bool else dt)
+            )
+        ss = [np.ascontiguousarray(s, dtype=dt) for s in args[nq + n_p :]]
+        L = np.full(B, T, np.int64) if lengths is None else np.asarray(lengths, dtype=np.int64)
+        res = program.fwd(L, bool(reverse), X, *qs, *ps, *ss)
+        n_s = lay.n_states
+        ctx.program, ctx.opts = program, (L, bool(reverse))
+        ctx.shapes = [np.shape(p) for p in args[nq : nq + n_p]]
+        ctx.save_for_backward(X, qs, ps, res[1 + n_s :])
+        return tuple(res[: 1 + n_s])
+
+    @staticmethod
+    def backward(ctx, grad_out, *grad_states):
+        X, qs, ps, saved = ctx.saved_tensors
+        program = ctx.program
+        L, reverse = ctx.opts
+        dt = program.dtype
+        gout = np.ascontiguousarray(grad_out, dtype=dt)
+        gss = [np.ascontiguousarray(g, dtype=dt) for g in grad_states]
+        res = program.bwd(L, reverse, X, *qs, *ps, *saved, gout, *gss)
+        nq, n_p = len(qs), len(ps)
+        gx = res[0] if program.layout.uses_x else None
+        gq = list(res[1 : 1 + nq])
+        gp = [
+            g.reshape(shape)
+            for g, shape in zip(res[1 + nq : 1 + nq + n_p], ctx.shapes, strict=True)
+        ]
+        gs = list(res[1 + nq + n_p :])
+        return (gx, *gq, *gp, *gs)
+
+
+# ---- running a plan ----
+
+
+def _evaluate(
+    graph: StepGraph, program: Program, x: Tensor, states: list[Tensor], lengths, reverse
+):
+    T, B = x.shape[0], x.shape[1]
+    env: dict[int, Any] = {}
+    for v in graph.params:
+        env[id(v)] = graph.param_tensors[v.index]
+    for v in graph.consts:
+        env[id(v)] = v.data
+
+    def arg(v: Value) -> Any:
+        return v.data if v.kind == "scalar" else env[id(v)]
+
+    env[id(graph.x)] = x.reshape(T * B, x.shape[2])
+    for node in graph.nodes:
+        if node.role == "loop":
+            continue
+        out = node.fn.apply(*(arg(a) for a in node.args), **node.kwargs)
+        outs = out if isinstance(out, tuple) else (out,)
+        for v, o in zip(node.outs, outs, strict=True):
+            env[id(v)] = o
+    lay = program.layout
+    qs = [env[id(v)].reshape(T, B, v.cols) for v in lay.q_values]
+    ps = [arg(v) for v in lay.p_values]
+    return CompiledLoop.apply(
+        x, *qs, *ps, *states, program=program, lengths=lengths, reverse=reverse
+    )
+
+
+class CompiledCell:
+    """A cell together with its compiled time loop: ``tr.compile_cell(cell)``.
+
+    Calling it runs the cell over a whole sequence: ``compiled(x, state, lengths=None,
+    reverse=False) -> (outputs, final_state)`` with ``x`` (T, B, I) time-major, ``state`` a
+    Tensor or tuple of Tensors of shape (B, n) (``None``: the cell's ``initial_state``), and
+    ``outputs`` (T, B, n_0) the first state part of every step. The backward of the whole
+    sequence is one node too. Cells the compiler cannot handle run as the unrolled graph,
+    after a ``CompileWarning`` that says why.
+
+    The first call for a new structure, dtype or shape class traces the cell (twice, on one
+    step) and compiles it; later calls reuse the plan. Parameters are read at every call, so
+    training updates and ``load_state_dict`` are seen; replacing a parameter object makes a
+    new plan.
+    """
+
+    def __init__(self, cell: Any) -> None:
+        if not callable(cell):
+            raise TypeError(f"compile_cell: expected a cell (a Module), got {type(cell).__name__}")
+        self.cell = cell
+        self._plans: dict[tuple, Any] = {}
+        self.last_reason: str | None = None
+
+    def __repr__(self) -> str:
+        return f"CompiledCell({type(self.cell).__name__})"
+
+    def _params(self) -> list[Any]:
+        params = getattr(self.cell, "parameters", None)
+        return list(params()) if params is not None else []
+
+    def plan(self, x: Tensor, states: list[Tensor], tuple_state: bool) -> Program | None:
+        """The compiled program for this input's dtype and shape class, or None (fallback)."""
+        params = self._params()
+        key = (
+            str(x.dtype),
+            x.shape[2:],
+            tuple(s.shape[1:] for s in states),
+            tuple_state,
+            tuple(id(p) for p in params),
+            getattr(self.cell, "training", None),
+        )
+        if key in self._plans:
+            return self._plans[key]
+        program = None
+        try:
+            if any(s.dtype != x.dtype for s in states):
+                raise Unsupported(f"the state's dtype differs from the input's ({x.dtype})")
+            STATS["traces"] += 1
+            rng = np.random.default_rng(0)
+            graph = trace_cell(
+                self.cell,
+                x.data[0].copy(),
+                [s.data.copy() for s in states],
+                tuple_state,
+                params,
+                rng,
+            )
+            program = Program(graph)
+        except Unsupported as e:
+            self.last_reason = str(e)
+            warnings.warn(
+                f"compile_cell: cannot compile {type(self.cell).__name__}: {e}; running the "
+                "unrolled graph instead",
+                CompileWarning,
+                stacklevel=3,
+            )
+        self._plans[key] = program
+        return program
+
+    def run(self, x: Tensor, state: Any, lengths: Any = None, reverse: bool = False) -> Any:
+        """Compiled ``(outputs, final_state)``, or None when the cell cannot be compiled."""
+        tuple_state = isinstance(state, (tuple, list))
+        states = list(state) if tuple_state else [state]
+        if x.ndim != 3 or any(not isinstance(s, Tensor) or s.ndim != 2 for s in states):
+            return None
+        program = self.plan(x, states, tuple_state)
+        if program is None:
+            return None
+        res = _evaluate(program.graph, program, x, states, lengths, reverse)
+        final = tuple(res[1:]) if tuple_state else res[1]
+        return res[0], final
+
+    def __call__(self, x: Tensor, state: Any = None, lengths: Any = None, reverse: bool = False):
+        if state is None:
+            make = getattr(self.cell, "initial_state", None)
+            if make is None:
+                raise TypeError(
+                    f"compile_cell: the cell {type(self.cell).__name__} has no "
+                    "initial_state(batch_size) method; pass the initial state explicitly"
+                )
+            state = make(x.shape[1])
+        res = self.run(x, state, lengths, reverse)
+        if res is None:
+            res = unroll(self.cell, x, state, lengths, reverse)
+        return res
+
+
+def unroll(cell: Any, x: Tensor, state: Any, lengths: Any = None, reverse: bool = False):
+    """The unrolled graph (the fallback): ``state = cell(x[t], state)`` step by step, with
+    the same lengths masks and output convention as the compiled loop."""
+    T = x.shape[0]
+    tuple_state = isinstance(state, (tuple, list))
+    L = None if lengths is None else np.asarray(lengths)
+    outs: list[Any] = [None] * T
+    for t in range(T - 1, -1, -1) if reverse else range(T):
+        new = cell(x[t], tuple(state) if tuple_state else state)
+        if L is not None:
+            live = (L > t)[:, None]
+            if tuple_state:
+                new = tuple(where(live, a, b) for a, b in zip(new, state, strict=True))
+            else:
+                new = where(live, new, state)
+        state = new
+        h = state[0] if tuple_state else state
+        outs[t] = h if L is None else where((L > t)[:, None], h, 0.0)
+    return stack(outs, 0), state
