@@ -236,3 +236,11 @@ def test_numpy_array_of_a_tensor_is_a_copy_unless_asked_not_to():
     a[0] = 9.0
     assert x.tolist() == [1.0, 2.0]
     assert np.asarray(x) is x.data
+
+
+def test_builtin_abs_is_differentiable():
+    x = tr.tensor([-2.0, 3.0], dtype=tr.float64, requires_grad=True)
+    y = abs(x)
+    assert y.tolist() == [2.0, 3.0]
+    (y * tr.tensor([5.0, 7.0], dtype=tr.float64)).sum().backward()
+    assert x.grad.tolist() == [-5.0, 7.0]

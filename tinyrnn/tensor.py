@@ -505,6 +505,9 @@ class Tensor(Node):
     def __pos__(self) -> Tensor:
         return self
 
+    def __abs__(self) -> Tensor:
+        return E.Abs.apply(self)
+
     # comparisons give boolean tensors and carry no gradient
     def _cmp(self, other: Any, fn: Callable[[Any, Any], Any]) -> Tensor:
         o = other.data if isinstance(other, Tensor) else other
