@@ -230,10 +230,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         f"characters (backpropagation through {settings.seq_len} time steps). "
         f"Output: {out}/"
     )
-    _train_loop(trainer, steps, label="demo")
+    _train_loop(trainer, steps, label="demo", evaluate_every=max(steps // 6, 10))
     losses = trainer.state.losses
     last = max(5, len(losses) // 20)
-    val = trainer.evaluate()
+    val = _held_out(trainer)
     print(
         f"Loss (nats per character): {losses[0]:.3f} at the first step, "
         f"{_mean(losses[-last:]):.3f} over the last {last}; on held-out text {val:.3f}.\n"
@@ -298,19 +298,37 @@ def _deferred_interrupt() -> Iterator[dict[str, bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _smoothed(values: Sequence[float], beta: float = 0.9) -> list[float]:
+    """Exponential moving average with Adam's bias correction (no lag toward a start value)."""
+    out, avg = [], 0.0
+    for k, v in enumerate(values, start=1):
+        avg = beta * avg + (1 - beta) * v
+        out.append(avg / (1 - beta**k))
+    return out
+
+
+def _held_out(trainer: Any) -> float:
+    """The held-out loss at the current step (measured now unless it just was)."""
+    state = trainer.state
+    if state.val_steps and state.val_steps[-1] == state.step:
+        return float(state.val_losses[-1])
+    return float(trainer.evaluate())
+
+
 def _train_loop(
     trainer: Any,
     steps: int,
     label: str,
     checkpoint: Path | None = None,
     every: int = 0,
+    evaluate_every: int = 0,
 ) -> bool:
-    """Run ``trainer`` up to ``steps`` total steps with a progress bar; return False when
-    stopped by Ctrl-C (after saving ``checkpoint`` if one is given)."""
+    """Run ``trainer`` up to ``steps`` total steps with a progress bar (loss, speed); every
+    ``every`` steps save ``checkpoint``, every ``evaluate_every`` steps measure the held-out
+    loss. Return False when stopped by Ctrl-C (after saving ``checkpoint`` if one is given)."""
     from tqdm.auto import tqdm
 
     chars = trainer.settings.seq_len * trainer.settings.batch_size
-    smooth = None
     start = trainer.state.step
     t0 = time.perf_counter()
     with _deferred_interrupt() as flag:
@@ -324,14 +342,19 @@ def _train_loop(
             dynamic_ncols=True,
         )
         for step in bar:
-            loss = trainer.train_step()
-            smooth = loss if smooth is None else 0.95 * smooth + 0.05 * loss
-            rate = chars * (step + 1 - start) / max(time.perf_counter() - t0, 1e-9)
-            bar.set_postfix_str(f"loss {smooth:.3f}, {rate / 1000:.1f}k chars/s", refresh=False)
+            trainer.train_step()
             done = step + 1
+            smooth = _smoothed(trainer.state.losses[-50:])[-1]
+            rate = chars * (done - start) / max(time.perf_counter() - t0, 1e-9)
+            if evaluate_every and done % evaluate_every == 0:
+                trainer.evaluate()
+            held_out = ""
+            if trainer.state.val_losses:
+                held_out = f", held-out {trainer.state.val_losses[-1]:.3f}"
+            bar.set_postfix_str(f"loss {smooth:.3f}{held_out}, {rate / 1000:.1f}k chars/s")
             if checkpoint is not None and every and done % every == 0 and done < steps:
                 trainer.save(checkpoint)
-                bar.write(f"step {done}/{steps}: loss {smooth:.3f}, checkpoint saved")
+                bar.write(f"step {done}/{steps}: loss {smooth:.3f}{held_out}, checkpoint saved")
             if flag["stop"]:
                 bar.close()
                 if checkpoint is not None:
@@ -370,10 +393,7 @@ def _loss_plot(trainer: Any, path: Path) -> Path | None:
     except ImportError:
         return None
     losses = trainer.state.losses
-    smooth, s = [], losses[0]
-    for v in losses:
-        s = 0.95 * s + 0.05 * v
-        smooth.append(s)
+    smooth = _smoothed(losses)
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(range(1, len(losses) + 1), losses, color="0.75", lw=0.8, label="training batch")
     ax.plot(range(1, len(losses) + 1), smooth, color="C0", lw=1.8, label="training (smoothed)")
@@ -470,7 +490,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         f"{args.text_file}: {len(text):,} characters, {len(model.vocab)} distinct; "
         f"{args.steps} steps. Checkpoint: {path}"
     )
-    finished = _train_loop(trainer, args.steps, label="train", checkpoint=path, every=args.every)
+    finished = _train_loop(
+        trainer, args.steps, "train", checkpoint=path, every=args.every, evaluate_every=args.every
+    )
     if not finished:
         print(
             f"tinyrnn train: interrupted at step {trainer.state.step}; checkpoint saved to "
@@ -478,7 +500,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
-    val = trainer.evaluate()
+    val = _held_out(trainer)
     trainer.save(path)
     print(
         f"step {trainer.state.step}: training loss {_mean(trainer.state.losses[-20:]):.3f}, "
