@@ -9,7 +9,8 @@ The cache folder is ``$TINYRNN_CACHE_DIR``, else ``~/.cache/tinyrnn/compiled``, 
 in the system's temporary directory.
 
 With ``TINYRNN_KERNELS=numpy`` or ``NUMBA_DISABLE_JIT=1`` the generated source runs as plain
-Python (slow; for tests and debugging).
+Python (slow; for tests and debugging). The loops run with SciPy's BLAS on one thread, as the
+sequence kernels do (``kernels.seq_jit.one_blas_thread``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import Function
+from ..kernels.seq_jit import one_blas_thread
 from ..tensor import Tensor, stack, where
 from . import codegen
 from .trace import StepGraph, Unsupported, Value, trace_cell
@@ -150,7 +152,8 @@ class CompiledLoop(Function):
             )
         ss = [np.ascontiguousarray(s, dtype=dt) for s in args[nq + n_p :]]
         L = np.full(B, T, np.int64) if lengths is None else np.asarray(lengths, dtype=np.int64)
-        res = program.fwd(L, bool(reverse), X, *qs, *ps, *ss)
+        with one_blas_thread():
+            res = program.fwd(L, bool(reverse), X, *qs, *ps, *ss)
         n_s = lay.n_states
         ctx.program, ctx.opts = program, (L, bool(reverse))
         ctx.shapes = [np.shape(p) for p in args[nq : nq + n_p]]
@@ -165,7 +168,8 @@ class CompiledLoop(Function):
         dt = program.dtype
         gout = np.ascontiguousarray(grad_out, dtype=dt)
         gss = [np.ascontiguousarray(g, dtype=dt) for g in grad_states]
-        res = program.bwd(L, reverse, X, *qs, *ps, *saved, gout, *gss)
+        with one_blas_thread():
+            res = program.bwd(L, reverse, X, *qs, *ps, *saved, gout, *gss)
         nq, n_p = len(qs), len(ps)
         gx = res[0] if program.layout.uses_x else None
         gq = list(res[1 : 1 + nq])
