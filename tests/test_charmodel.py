@@ -121,9 +121,13 @@ def test_sample_empty_prime():
 
 def test_unrolled_loss_graph_has_one_cluster_per_step():
     model = small_model("lstm")
+    mode = model.rnn.fused
     loss = unrolled_loss(model, TEXT, 3)
     assert loss.shape == ()
     assert tr.viz.draw(loss).source.count("subgraph cluster_lstm_l0_t") == 3
+    gates = tr.viz.draw(unrolled_loss(model, TEXT, 2, gates=True)).source
+    assert gates.count("subgraph cluster_lstm_l0_t") == 2 and "Sigmoid" in gates
+    assert model.rnn.fused == mode  # the training mode is restored
     with pytest.raises(CharModelError, match="need 6 characters to unroll 5 steps"):
         unrolled_loss(model, "abc", 5)
 

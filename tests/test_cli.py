@@ -359,6 +359,21 @@ def test_demo_quick_learns_and_draws(capsys, tmp_path):
     assert str(tmp_path) in out
 
 
+def test_ctrl_c_during_demo_stops_training_and_shows_results(capsys, tmp_path, monkeypatch):
+    real_step = Trainer.train_step
+
+    def step_with_interrupt(self):
+        if self.state.step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(self)
+
+    monkeypatch.setattr(Trainer, "train_step", step_with_interrupt)
+    status, out, _ = run(capsys, "demo", "--quick", "--out", tmp_path)
+    assert status == 0
+    assert "Stopped at step 4 (Ctrl-C)" in out and "--- temperature 1.0 ---" in out
+    assert tr.load(tmp_path / "checkpoint.npz")["progress"]["step"] == 4
+
+
 def test_python_dash_m_and_console_script(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "tinyrnn", "sample", str(tmp_path / "missing.npz")],

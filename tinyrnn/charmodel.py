@@ -424,15 +424,28 @@ def sample(
     return model.decode(out)
 
 
-def unrolled_loss(model: CharModel, text: str, steps: int) -> Tensor:
+def unrolled_loss(model: CharModel, text: str, steps: int, gates: bool = False) -> Tensor:
     """The loss graph of the model over the first ``steps + 1`` characters of ``text``: the
-    graph that ``tinyrnn render`` and the demo draw (one cluster per time step)."""
+    graph that ``tinyrnn render`` and the demo draw, one node group per time step.
+
+    The recurrent layer is run step by step for the picture (``fused="step"``: one fused cell
+    node per step), or with every gate op visible when ``gates`` is True (``fused=False``),
+    whatever mode it trains in; the mode is restored afterwards.
+    """
     ids = model.encode(text[: steps + 1])
     if len(ids) < steps + 1:
         raise CharModelError(f"need {steps + 1} characters to unroll {steps} steps")
     inputs = tensor(ids[:-1][:, None])
     inputs.name = "chars"
-    logits, _ = model(inputs)
+    layers = [m for m in model.modules() if hasattr(m, "fused")]
+    saved = [m.fused for m in layers]
+    for m in layers:
+        m.fused = False if gates else "step"
+    try:
+        logits, _ = model(inputs)
+    finally:
+        for m, fused in zip(layers, saved, strict=True):
+            m.fused = fused
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[1:])
     loss.name = "loss"
     return loss

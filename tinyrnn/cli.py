@@ -230,7 +230,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         f"characters (backpropagation through {settings.seq_len} time steps). "
         f"Output: {out}/"
     )
-    _train_loop(trainer, steps, label="demo", evaluate_every=max(steps // 6, 10))
+    if not _train_loop(trainer, steps, label="demo", evaluate_every=max(steps // 6, 10)):
+        print(f"Stopped at step {trainer.state.step} (Ctrl-C); here is what the model has learned.")
     losses = trainer.state.losses
     last = max(5, len(losses) // 20)
     val = _held_out(trainer)
@@ -570,19 +571,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
         stem = "checkpoint" if ckpt.is_dir() else ckpt.stem
         args.out = folder / f"{stem}-{kind}-{args.steps}.svg"
     _out_dir(args.out.parent)
-    if args.gates:
-        _set_fused(model, False)
     text = "\n" + sample(model, args.steps, temperature=1.0, rng=0)
-    loss = unrolled_loss(model, text, args.steps)
+    loss = unrolled_loss(model, text, args.steps, gates=args.gates)
     path = _render(loss, args.out, rolled=args.rolled)
     print(f"Wrote the {kind} graph of {args.steps} steps to {path}")
     return 0
-
-
-def _set_fused(model: Any, fused: bool) -> None:
-    for module in model.modules():
-        if hasattr(module, "fused"):
-            module.fused = fused
 
 
 __all__ = ["build_parser", "main"]
