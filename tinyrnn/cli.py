@@ -96,11 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
         "tinyrnn), print text it generates at a few temperatures, and write the unrolled and "
         "rolled graph pictures, a loss plot and a checkpoint to an output folder.",
     )
-    p.add_argument("--steps", type=_positive_int, default=None, help="training steps (600)")
+    p.add_argument("--steps", metavar="N", type=_positive_int, help="training steps (600)")
     p.add_argument("--cell", choices=cells, default="lstm", help="recurrent cell (lstm)")
-    p.add_argument("--hidden", type=_positive_int, default=None, help="hidden units (128)")
-    p.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed (0)")
-    p.add_argument("--out", type=Path, default=DEMO_OUT, help=f"output folder ({DEMO_OUT})")
+    p.add_argument("--hidden", metavar="H", type=_positive_int, help="hidden units (128)")
+    p.add_argument("--seed", metavar="S", type=_nonnegative_int, default=0, help="random seed (0)")
+    p.add_argument(
+        "--out", metavar="DIR", type=Path, default=DEMO_OUT, help=f"output folder ({DEMO_OUT})"
+    )
     p.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(run=_cmd_demo, parser=p)
 
@@ -111,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
         "steps) with tinyrnn: h1, h2 (correcting the article's arithmetic), the gradients by "
         "backpropagation through time, and pictures of the neuron-level and unrolled graphs.",
     )
-    p.add_argument("--out", type=Path, default=SEED_OUT, help=f"output folder ({SEED_OUT})")
+    p.add_argument(
+        "--out", metavar="DIR", type=Path, default=SEED_OUT, help=f"output folder ({SEED_OUT})"
+    )
     p.set_defaults(run=_cmd_seed_example, parser=p)
 
     p = sub.add_parser(
@@ -122,16 +126,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume continues from it.",
     )
     p.add_argument("text_file", metavar="TEXT_FILE", type=Path, help="UTF-8 text to learn")
-    p.add_argument("--out", type=Path, default=None, help="output folder (tinyrnn-out/<name>)")
-    p.add_argument("--steps", type=_positive_int, default=2000, help="total steps (2000)")
-    p.add_argument("--cell", choices=cells, default=None, help="recurrent cell (lstm)")
-    p.add_argument("--hidden", type=_positive_int, default=None, help="hidden units (128)")
+    p.add_argument("--out", metavar="DIR", type=Path, help="output folder (tinyrnn-out/<name>)")
+    p.add_argument(
+        "--steps", metavar="N", type=_positive_int, default=2000, help="total steps (2000)"
+    )
+    p.add_argument("--cell", choices=cells, help="recurrent cell (lstm)")
+    p.add_argument("--hidden", metavar="H", type=_positive_int, help="hidden units (128)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
-    p.add_argument("--seq-len", type=_positive_int, default=64, help="BPTT window (64)")
-    p.add_argument("--batch-size", type=_positive_int, default=32, help="windows a step (32)")
-    p.add_argument("--lr", type=_positive_float, default=3e-3, help="Adam learning rate (3e-3)")
-    p.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed (0)")
-    p.add_argument("--every", type=_positive_int, default=200, help="checkpoint interval (200)")
+    p.add_argument(
+        "--seq-len", metavar="T", type=_positive_int, default=64, help="BPTT window (64)"
+    )
+    p.add_argument(
+        "--batch-size", metavar="B", type=_positive_int, default=32, help="windows a step (32)"
+    )
+    p.add_argument(
+        "--lr", metavar="LR", type=_positive_float, default=3e-3, help="Adam learning rate (3e-3)"
+    )
+    p.add_argument("--seed", metavar="S", type=_nonnegative_int, default=0, help="random seed (0)")
+    p.add_argument(
+        "--every", metavar="N", type=_positive_int, default=200, help="checkpoint interval (200)"
+    )
     p.set_defaults(run=_cmd_train, parser=p)
 
     p = sub.add_parser(
@@ -141,10 +155,23 @@ def build_parser() -> argparse.ArgumentParser:
         "'tinyrnn demo' (a checkpoint.npz file, or the folder holding it).",
     )
     p.add_argument("checkpoint", metavar="CHECKPOINT", type=Path, help="checkpoint file")
-    p.add_argument("--length", type=_positive_int, default=500, help="characters (500)")
-    p.add_argument("--temperature", type=_positive_float, default=0.8, help="(0.8)")
-    p.add_argument("--prime", default="\n", help="text to start from (a newline)")
-    p.add_argument("--seed", type=_nonnegative_int, default=None, help="random seed")
+    p.add_argument(
+        "--length", metavar="N", type=_positive_int, default=500, help="characters (500)"
+    )
+    p.add_argument(
+        "--temperature",
+        metavar="T",
+        type=_positive_float,
+        default=0.8,
+        help="lower: safer, higher: wilder (0.8)",
+    )
+    p.add_argument("--prime", metavar="TEXT", default="\n", help="text to start from (a newline)")
+    p.add_argument(
+        "--seed",
+        metavar="S",
+        type=_nonnegative_int,
+        help="random seed (none: a new text each time)",
+    )
     p.set_defaults(run=_cmd_sample, parser=p)
 
     p = sub.add_parser(
@@ -155,10 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
         "recurrent edge). The format follows --out's suffix: .svg, .png or .dot.",
     )
     p.add_argument("checkpoint", metavar="CHECKPOINT", type=Path, help="checkpoint file")
-    p.add_argument("--steps", type=_positive_int, default=5, help="time steps to unroll (5)")
+    p.add_argument(
+        "--steps", metavar="K", type=_positive_int, default=5, help="time steps to unroll (5)"
+    )
     p.add_argument("--rolled", action="store_true", help="fold the steps into one cell")
     p.add_argument("--gates", action="store_true", help="draw every gate op, not fused cells")
-    p.add_argument("--out", type=Path, default=None, help="picture file (next to CHECKPOINT)")
+    p.add_argument("--out", metavar="FILE", type=Path, help="picture file (next to CHECKPOINT)")
     p.set_defaults(run=_cmd_render, parser=p)
     return parser
 
