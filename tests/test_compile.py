@@ -442,3 +442,74 @@ def test_errors():
     fast = compile_cell(MGU(rng))
     with pytest.raises(TypeError, match="MGU has no initial_state\\(batch_size\\) method"):
         fast(tr.zeros(2, 1, N_IN))
+
+
+# ---- nn.Recurrent(cell, compile=True) and nn.Bidirectional(..., compile=True) ----
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_recurrent_compile_matches_unrolled(batch_first, python_mode):
+    rng = np.random.default_rng(11)
+    cell = PeepholeLSTM(rng)
+    x = tr.tensor(
+        rng.standard_normal((2, 5, N_IN) if batch_first else (5, 2, N_IN)), requires_grad=True
+    )
+    state = tuple(tr.tensor(rng.standard_normal((2, H)), requires_grad=True) for _ in range(2))
+    results = []
+    for compile_ in (False, True):
+        rec = tr.nn.Recurrent(cell, batch_first=batch_first, compile=compile_, name="peep")
+        for t in (x, *state, *cell.parameters()):
+            t.grad = None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CompileWarning)
+            out, (h, c) = rec(x, state, lengths=[5, 3])
+        assert _loop_scope(out) == (("peep",) if compile_ else None)
+        w = np.random.default_rng(1)
+        loss = sum((p * tr.tensor(w.standard_normal(p.shape))).sum() for p in (out, h, c))
+        loss.backward()
+        results.append(
+            [out.data, h.data, c.data]
+            + [t.grad.data.copy() for t in (x, *state, *cell.parameters())]
+        )
+    _assert_close(results)
+
+
+def _loop_scope(out):
+    stack, seen = [out.grad_fn], set()
+    while stack:
+        ctx = stack.pop()
+        if id(ctx) in seen:
+            continue
+        seen.add(id(ctx))
+        if ctx.name == "CompiledLoop":
+            return ctx.scope
+        stack.extend(p._ctx for p in ctx.parents if getattr(p, "_ctx", None) is not None)
+    return None
+
+
+def test_bidirectional_compile_and_unbatched(python_mode):
+    rng = np.random.default_rng(12)
+    f_cell, b_cell = MGU(rng), GRUFromOps(rng)
+    x = tr.tensor(rng.standard_normal((6, 2, N_IN)))
+    state = (tr.zeros(2, H, dtype=tr.float64), tr.ones(2, H, dtype=tr.float64) * 0.1)
+    ref = tr.nn.Bidirectional(f_cell, b_cell)(x, state, lengths=[6, 2])
+    got = tr.nn.Bidirectional(f_cell, b_cell, compile=True)(x, state, lengths=[6, 2])
+    np.testing.assert_allclose(got[0].data, ref[0].data, rtol=1e-12, atol=1e-13)
+    for a, b in zip(got[1], ref[1], strict=True):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-12, atol=1e-13)
+    rec = tr.nn.Recurrent(f_cell, compile=True)
+    out, h = rec(x[:, 0], tr.zeros(H, dtype=tr.float64))  # one unbatched sequence
+    ref_out, ref_h = tr.nn.Recurrent(f_cell)(x[:, 0], tr.zeros(H, dtype=tr.float64))
+    assert out.shape == (6, H) and h.shape == (H,)
+    np.testing.assert_allclose(out.data, ref_out.data, rtol=1e-12, atol=1e-13)
+
+
+def test_recurrent_compile_falls_back_with_warning(python_mode):
+    rng = np.random.default_rng(13)
+    cell = Fallback(FALLBACKS["op Max is not supported inside the time loop"], rng)
+    x, h = _inputs(rng, B=2)
+    rec = tr.nn.Recurrent(cell, compile=True, name="fb")
+    with pytest.warns(CompileWarning, match="op Max is not supported"):
+        out, _ = rec(x, h)
+    assert out.grad_fn.name != "CompiledLoop"
+    np.testing.assert_allclose(out.data, tr.nn.Recurrent(cell)(x, h)[0].data)

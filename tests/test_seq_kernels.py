@@ -286,3 +286,116 @@ def test_sequence_op_errors(rng):
         RNNSequence.apply(x, h0, w_ih[:3], w_hh[:3], None, None, lengths=[6, 1, 1])
     with pytest.raises(ValueError, match="nonlinearity must be 'tanh' or 'relu', got 'gelu'"):
         RNNSequence.apply(x, h0, w_ih[:3], w_hh[:3], None, None, nonlinearity="gelu")
+
+
+# ---- the layers: fused="sequence" (one node per layer and direction) against the other paths ----
+
+LAYERS = {
+    "rnn_tanh": lambda **kw: tr.nn.RNN(3, 4, **kw),
+    "rnn_relu": lambda **kw: tr.nn.RNN(3, 4, nonlinearity="relu", **kw),
+    "lstm": lambda **kw: tr.nn.LSTM(3, 4, **kw),
+    "gru": lambda **kw: tr.nn.GRU(3, 4, **kw),
+}
+CONFIGS = {
+    "2layers_bidirectional": {"num_layers": 2, "bidirectional": True},
+    "batch_first_no_bias": {"batch_first": True, "bias": False},
+    "plain": {},
+}
+
+
+def _layer_run(layer, x, hx, lengths, rng_seed=1):
+    """Outputs and every gradient (input, initial state, parameters) under random weights."""
+    leaves = [x, *([hx] if isinstance(hx, tr.Tensor) else list(hx or ())), *layer.parameters()]
+    for t in leaves:
+        t.grad = None
+    out, state = layer(x, hx, lengths=lengths)
+    parts = [out, *(state if isinstance(state, tuple) else (state,))]
+    rng = np.random.default_rng(rng_seed)
+    loss = sum((p * tr.tensor(rng.standard_normal(p.shape))).sum() for p in parts)
+    loss.backward()
+    return [p.data.copy() for p in parts] + [t.grad.data.copy() for t in leaves], out
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_layer_sequence_path_matches_step_and_op_by_op(kind, config):
+    tr.manual_seed(3)
+    layer = LAYERS[kind](**CONFIGS[config]).double()
+    rng = np.random.default_rng(0)
+    bf = CONFIGS[config].get("batch_first", False)
+    x = tr.tensor(rng.standard_normal((3, 5, 3) if bf else (5, 3, 3)), requires_grad=True)
+    lead = layer.num_layers * (2 if layer.bidirectional else 1)
+    parts = [
+        tr.tensor(rng.standard_normal((lead, 3, 4)) * 0.5, requires_grad=True)
+        for _ in range(2 if kind == "lstm" else 1)
+    ]
+    hx = tuple(parts) if kind == "lstm" else parts[0]
+    results = {}
+    for fused in ("sequence", "step", False):
+        layer.fused = fused
+        results[fused], out = _layer_run(layer, x, hx, [5, 2, 4])
+        if fused == "sequence":
+            names = _graph_names(out)
+            assert sum(n.endswith("Sequence") for n in names) == lead
+            assert not any(n.endswith("CellStep") for n in names)
+    for other in ("step", False):
+        for a, b in zip(results["sequence"], results[other], strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+
+
+def _graph_names(t):
+    names, stack, seen = [], [t.grad_fn], set()
+    while stack:
+        ctx = stack.pop()
+        if ctx is None or id(ctx) in seen:
+            continue
+        seen.add(id(ctx))
+        names.append(ctx.name)
+        stack.extend(p._ctx for p in ctx.parents if getattr(p, "_ctx", None) is not None)
+    return names
+
+
+def test_layer_sequence_path_unbatched_no_grad_and_scope():
+    tr.manual_seed(5)
+    lstm = tr.nn.LSTM(3, 4, num_layers=2, fused="sequence")
+    x = tr.randn(6, 3)  # unbatched
+    out, (h, c) = lstm(x)
+    lstm.fused = "step"
+    ref, (h_ref, c_ref) = lstm(x)
+    np.testing.assert_allclose(out.data, ref.data, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(c.data, c_ref.data, rtol=1e-5, atol=1e-6)
+    lstm.fused = "sequence"
+    with tr.no_grad():
+        inferred, _ = lstm(x)
+    assert inferred.grad_fn is None
+    np.testing.assert_allclose(inferred.data, out.data)
+    scopes = {ctx.scope for ctx in _contexts(out) if ctx.name == "LSTMSequence"}
+    assert scopes == {("lstm.l0",), ("lstm.l1",)}
+
+
+def _contexts(t):
+    out, stack, seen = [], [t.grad_fn], set()
+    while stack:
+        ctx = stack.pop()
+        if ctx is None or id(ctx) in seen:
+            continue
+        seen.add(id(ctx))
+        out.append(ctx)
+        stack.extend(p._ctx for p in ctx.parents if getattr(p, "_ctx", None) is not None)
+    return out
+
+
+def test_layer_sequence_path_with_stepcheck_and_gradcheck():
+    tr.manual_seed(6)
+    gru = tr.nn.GRU(3, 2, bidirectional=True, fused="sequence").double()
+    x = tr.randn(4, 2, 3, dtype=tr.float64, requires_grad=True)
+    # stepcheck probes every step, so it runs the step path of the same layer
+    assert tr.autograd.stepcheck(gru, x)
+    assert tr.autograd.gradcheck(lambda x, *p: gru(x, lengths=[4, 3])[0], [x, *gru.parameters()])
+
+
+def test_layer_fused_value_error():
+    with pytest.raises(
+        ValueError, match="LSTM: fused must be True, 'step', 'sequence' or False, got 'seq'"
+    ):
+        tr.nn.LSTM(3, 4, fused="seq")

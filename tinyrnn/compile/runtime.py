@@ -239,6 +239,14 @@ class CompiledCell:
     def __repr__(self) -> str:
         return f"CompiledCell({type(self.cell).__name__})"
 
+    def __getstate__(self) -> dict:
+        # plans hold compiled functions and parameter references: copies and pickles start
+        # without them and find their programs again in the cache
+        return {"cell": self.cell}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["cell"])
+
     def _params(self) -> list[Any]:
         params = getattr(self.cell, "parameters", None)
         return list(params()) if params is not None else []

@@ -20,7 +20,9 @@ import numpy as np
 
 from .._dtype import get_default_dtype
 from ..autograd.stepcheck import STEP_PROBE
+from ..compile import compile_cell
 from ..engine import Function, scope
+from ..ops.sequence import GRUSequence, LSTMSequence, RNNSequence
 from ..tensor import Tensor, cat, stack, where
 from . import functional as F
 from .cells import (
@@ -227,6 +229,9 @@ class Recurrent(Module):
         reverse: run from the last step to the first (outputs stay in time order).
         name: layer name for the per-step scopes (``f"{name}.t{t}"``); defaults to the cell's
             class name in lower case.
+        compile: run the whole sequence as one compiled node (``tinyrnn.compile``): the cell
+            is traced once and its time loop and backward are compiled with Numba; a cell the
+            compiler cannot handle runs unrolled, after a ``CompileWarning`` that says why.
 
     Call: ``rec(x, state=None, lengths=None) -> (outputs, final_state)``; ``x`` (T, B, I), or
     (T, I) for one unbatched sequence; ``outputs`` (T, B, H) stacks each step's output; with
@@ -252,6 +257,7 @@ class Recurrent(Module):
         batch_first: bool = False,
         reverse: bool = False,
         name: str | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         if not callable(cell):
@@ -260,6 +266,7 @@ class Recurrent(Module):
         self.batch_first = bool(batch_first)
         self.reverse = bool(reverse)
         self.name = name or type(cell).__name__.lower()
+        self.compiled = compile_cell(cell) if compile else None
 
     def extra_repr(self) -> str:
         flags = [f"batch_first={self.batch_first}"] if self.batch_first else []
@@ -273,11 +280,20 @@ class Recurrent(Module):
             state = _initial_state(owner, self.cell, batch)
         elif unbatched:
             state = _map_state(lambda s: s.unsqueeze(0), state)
-        masks = step_masks(_lengths_array(owner, lengths, batch, steps), steps)
-        outs, final = unroll(
-            self.cell, unbind_time(xs), state, self.name, reverse=self.reverse, masks=masks
-        )
-        y = _batch_major(stack(outs, 0), self.batch_first, unbatched)
+        lengths_arr = _lengths_array(owner, lengths, batch, steps)
+        res = None
+        if self.compiled is not None and STEP_PROBE.get() is None:
+            with scope(self.name):
+                res = self.compiled.run(xs, state, lengths_arr, self.reverse)
+        if res is None:
+            masks = step_masks(lengths_arr, steps)
+            outs, final = unroll(
+                self.cell, unbind_time(xs), state, self.name, reverse=self.reverse, masks=masks
+            )
+            seq = stack(outs, 0)
+        else:
+            seq, final = res
+        y = _batch_major(seq, self.batch_first, unbatched)
         if unbatched:
             final = _map_state(lambda s: s.squeeze(0), final)
         return y, final
@@ -305,12 +321,15 @@ class Bidirectional(Module):
         backward_cell: Module,
         batch_first: bool = False,
         name: str | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         name = name or type(forward_cell).__name__.lower()
-        self.forward_rnn = Recurrent(forward_cell, batch_first, reverse=False, name=name)
+        self.forward_rnn = Recurrent(
+            forward_cell, batch_first, reverse=False, name=name, compile=compile
+        )
         self.backward_rnn = Recurrent(
-            backward_cell, batch_first, reverse=True, name=name + "_reverse"
+            backward_cell, batch_first, reverse=True, name=name + "_reverse", compile=compile
         )
 
     def forward(self, x: Tensor, state: Any = None, lengths: Any = None) -> tuple[Tensor, Any]:
@@ -371,7 +390,11 @@ class _RNNBase(Module):
         self.batch_first = bool(batch_first)
         self.dropout = float(dropout)
         self.bidirectional = bool(bidirectional)
-        self.fused = bool(fused)
+        if fused not in (True, False, "step", "sequence"):
+            raise ValueError(
+                f"{owner}: fused must be True, 'step', 'sequence' or False, got {fused!r}"
+            )
+        self.fused = fused
         self.scope_name = owner.lower()
         dirs = 2 if self.bidirectional else 1
         g = self.gates * self.hidden_size
@@ -441,6 +464,8 @@ class _RNNBase(Module):
         adds the recurrent part and applies the gates. Under ``stepcheck`` every step computes
         everything from the parameters instead, so that each step's copy of them can be
         swapped in."""
+        if self.fused == "sequence" and STEP_PROBE.get() is None:
+            return self._run_sequence(index, name, x, state, lengths, reverse)
         masks = step_masks(lengths, x.shape[0])
         if STEP_PROBE.get() is not None:
             weights = self._weights
@@ -462,6 +487,24 @@ class _RNNBase(Module):
 
             outs, final = unroll(recur, unbind_time(gi), state, name, reverse=reverse, masks=masks)
         return stack(outs, 0), final
+
+    def _run_sequence(
+        self, index: int, name: str, x: Tensor, state: Any, lengths: Any, reverse: bool
+    ) -> tuple[Tensor, Any]:
+        """One direction of one layer as ONE graph node (``ops.sequence``): the time loop runs in
+        one compiled kernel call forward and one backward, with the numbers of the per-step path.
+        The node is in scope ``name`` (there are no per-step scopes to draw)."""
+        w_ih, w_hh, b_ih, b_hh = self._weights(index)
+        opts = {"lengths": lengths, "reverse": reverse}
+        with scope(name):
+            if self.n_states == 2:
+                out, h, c = LSTMSequence.apply(x, *state, w_ih, w_hh, b_ih, b_hh, **opts)
+                return out, (h, c)
+            if self.gates == 3:
+                return GRUSequence.apply(x, state, w_ih, w_hh, b_ih, b_hh, **opts)
+            return RNNSequence.apply(
+                x, state, w_ih, w_hh, b_ih, b_hh, nonlinearity=self.nonlinearity, **opts
+            )
 
     # ---- checks ----
 
@@ -549,7 +592,9 @@ class RNN(_RNNBase):
         batch_first: input and output are (B, T, feature) instead of (T, B, feature).
         dropout: dropout probability on each layer's output except the last, when training.
         bidirectional: D = 2 directions per layer, outputs concatenated on the last dimension.
-        fused: accepted for symmetry (an RNN step has no gates to fuse).
+        fused: ``"sequence"`` runs each layer and direction as one node for the whole sequence
+            (``ops.sequence``, fastest); otherwise one node per op and step (an RNN step has no
+            gates to fuse).
 
     Parameters (PyTorch's names, shapes and U(-1/sqrt(H), 1/sqrt(H)) init): ``weight_ih_l{k}``
     (H, I for k = 0 else D*H), ``weight_hh_l{k}`` (H, H), ``bias_ih_l{k}`` and
@@ -607,7 +652,9 @@ class LSTM(_RNNBase):
         batch_first: input and output are (B, T, feature) instead of (T, B, feature).
         dropout: dropout probability on each layer's output except the last, when training.
         bidirectional: D = 2 directions per layer, outputs concatenated on the last dimension.
-        fused: one fused node per step for the gates and the cell update (default), or op by op.
+        fused: ``True``/``"step"``: one fused node per step for the gates and the cell update
+            (the default; graph pictures show every step); ``"sequence"``: one node per layer
+            and direction for the whole sequence (``ops.sequence``, fastest); ``False``: op by op.
 
     Parameters (PyTorch's names, shapes and U(-1/sqrt(H), 1/sqrt(H)) init): ``weight_ih_l{k}``
     (4H, I for k = 0 else D*H), ``weight_hh_l{k}`` (4H, H), ``bias_ih_l{k}`` and
@@ -650,7 +697,9 @@ class GRU(_RNNBase):
         batch_first: input and output are (B, T, feature) instead of (T, B, feature).
         dropout: dropout probability on each layer's output except the last, when training.
         bidirectional: D = 2 directions per layer, outputs concatenated on the last dimension.
-        fused: one fused node per step for the gates and the update (default), or op by op.
+        fused: ``True``/``"step"``: one fused node per step for the gates and the update (the
+            default; graph pictures show every step); ``"sequence"``: one node per layer and
+            direction for the whole sequence (``ops.sequence``, fastest); ``False``: op by op.
 
     Parameters (PyTorch's names, shapes and U(-1/sqrt(H), 1/sqrt(H)) init): ``weight_ih_l{k}``
     (3H, I for k = 0 else D*H), ``weight_hh_l{k}`` (3H, H), ``bias_ih_l{k}`` and
