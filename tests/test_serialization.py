@@ -379,3 +379,16 @@ def test_deeply_nested_structure_has_no_recursion_limit(tmp_path):
     for _ in range(5000):
         back = back[0]
     np.testing.assert_array_equal(back[0], np.ones(1))
+
+
+def test_saved_file_gets_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "ckpt.npz"
+    mask = os.umask(0o022)
+    try:
+        tr.save({"a": np.ones(2)}, path)
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
