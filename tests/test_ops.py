@@ -195,6 +195,9 @@ OPS = [
     Op("split_sections", lambda a: a.split([1, 3], dim=1), lambda a: np.split(a, [1], 1),
        _un([(2, 4), (2, 4, 3)])),
     Op("chunk", lambda a: a.chunk(3, dim=0), lambda a: np.split(a, [2, 4]), _un([(6,), (5, 2)])),
+    Op("unbind", lambda a: movement.Unbind.apply(a), lambda a: list(a), _un(ND)),
+    Op("unbind_one_step", lambda a: movement.Unbind.apply(a)[0], lambda a: a[0],
+       _un([(1, 3), (1,)])),
     Op("cast_identity", lambda a: movement.Cast.apply(a, dtype=a.dtype), lambda a: a, _un(UNARY)),
     # ---- matmul ----
     Op(
@@ -463,3 +466,10 @@ def test_gradcheck_uses_random_projections_for_large_inputs(rng, monkeypatch):
     assert tr.autograd.gradcheck(lambda a: a.sigmoid(), [small], mode="projection")
     assert tr.autograd.gradcheck(lambda a: a.sigmoid(), [small])
     assert calls == ["projection", "full"]
+
+
+def test_unbind_needs_a_first_axis():
+    with pytest.raises(ValueError, match=r"unbind: .* non-empty first axis, got shape \(\)"):
+        movement.Unbind.apply(tr.tensor(1.0, requires_grad=True))
+    with pytest.raises(ValueError, match=r"unbind: .* got shape \(0, 2\)"):
+        movement.Unbind.apply(tr.zeros(0, 2, requires_grad=True))

@@ -389,6 +389,34 @@ def test_padding_convention_greys_steps():
     assert "dashed" in tr.viz.draw(h.sum()).source.split("cluster_rnn_l0_t4")[1].split("\n")[1]
 
 
+def test_padded_batch_greys_the_steps_past_each_end():
+    """lengths [3, 2] over 5 steps: t=2 has one ended sequence, t=3 and t=4 are padding and
+    keep a (greyed) node for their zero output; the initial states are named h0 and c0."""
+    tr.manual_seed(0)
+    lstm = nn.LSTM(3, 4, fused="step")
+    out, _ = lstm(tr.randn(5, 2, 3), lengths=[3, 2])
+    d = draw(out.sum())
+    labels = {c: d.clusters[c][0] for c in d.step_clusters()}
+    assert labels == {
+        "cluster_lstm_l0_t0": "lstm.l0 · t=0",
+        "cluster_lstm_l0_t1": "lstm.l0 · t=1",
+        "cluster_lstm_l0_t2": "lstm.l0 · t=2 (1/2 sequences ended)",
+        "cluster_lstm_l0_t3": "lstm.l0 · t=3 (padding)",
+        "cluster_lstm_l0_t4": "lstm.l0 · t=4 (padding)",
+    }
+    for t in (3, 4):
+        (zero,) = [n for n, c in d.cluster_of.items() if c == f"cluster_lstm_l0_t{t}"]
+        assert d.label(zero).startswith("Where") and 'fontcolor="#999999"' in d.nodes[zero]
+    assert "dashed" in d.source.split("cluster_lstm_l0_t3")[1].split("\n")[1]
+    (h0,) = d.find("h0")
+    (c0,) = d.find("c0")
+    assert d.cluster_of[h0] == d.cluster_of[c0] == "cluster_lstm_l0_t0"
+    assert len(d.find("input")) == 1  # the only unnamed leaf is the input sequence
+    out, _ = nn.Recurrent(nn.LSTMCell(3, 4))(tr.randn(2, 1, 3))
+    d = draw(out.sum())
+    assert len(d.find("h0")) == len(d.find("c0")) == 1
+
+
 # ---------------------------------------------------------------- rolled view
 
 

@@ -14,6 +14,7 @@ place where a whole-sequence kernel can replace the per-step loop.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,8 @@ import numpy as np
 from .._dtype import get_default_dtype
 from ..autograd.stepcheck import STEP_PROBE
 from ..compile import compile_cell
-from ..engine import Function, scope
+from ..engine import scope
+from ..ops.movement import Unbind
 from ..ops.sequence import GRUSequence, LSTMSequence, RNNSequence
 from ..tensor import Tensor, cat, stack, where
 from . import functional as F
@@ -44,28 +46,15 @@ __all__ = ["GRU", "LSTM", "RNN", "Bidirectional", "Recurrent", "unroll"]
 _SKIP = "skip"  # a step where every sequence of the batch has already ended
 
 
-class _Unbind(Function):
-    """x (T, ...) -> T tensors x[0], ..., x[T-1] in one node; backward stacks the gradients
-    (the engine fills zeros for steps that got none)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return tuple(x[t] for t in range(x.shape[0]))
-
-    @staticmethod
-    def backward(ctx, *grad_outputs):
-        return np.stack(grad_outputs)
-
-
 def unbind_time(x: Tensor) -> list[Tensor]:
-    """Split a (T, ...) tensor into its T steps with a single graph node (not T slicing nodes,
-    whose backward would each allocate a full (T, ...) gradient).
+    """Split a (T, ...) tensor into its T steps with a single graph node (``ops.movement.Unbind``;
+    not T slicing nodes, whose backward would each allocate a full (T, ...) gradient).
 
     >>> import tinyrnn as tr
     >>> [s.shape for s in tr.nn.recurrent.unbind_time(tr.zeros(3, 2, 4))]
     [(2, 4), (2, 4), (2, 4)]
     """
-    return list(_Unbind.apply(x))
+    return list(Unbind.apply(x))
 
 
 def _hidden(state: Any) -> Tensor:
@@ -112,7 +101,10 @@ def unroll(
     The one time loop of tinyrnn. Step ``t`` runs inside ``tr.scope(f"{name}.t{t}")``. With
     ``masks`` (from ``step_masks``), a sequence that has ended keeps its state and outputs zeros,
     so the final state of each sequence is the state after its last real step; in reverse, a
-    sequence starts at its own last step, as with PyTorch's packed sequences.
+    sequence starts at its own last step, as with PyTorch's packed sequences. For pictures, a
+    step where ``k`` of the ``B`` sequences have ended also runs in ``tr.scope(f"pad={k}/{B}")``,
+    and a step past every sequence's end computes only its zero output, in ``tr.scope("pad")``
+    (``tr.viz`` greys such steps out).
 
     Args:
         step: ``(x_t, state) -> state``; a state is a Tensor or a tuple of Tensors whose first
@@ -134,11 +126,13 @@ def unroll(
     probe = STEP_PROBE.get()
     for t in range(n - 1, -1, -1) if reverse else range(n):
         mask = None if masks is None else masks[t]
-        if mask is _SKIP:
+        if mask is _SKIP:  # every sequence has ended: zeros, drawn as a padding step
             h = _hidden(state)
-            outputs[t] = Tensor(np.zeros(h.shape, h.dtype))
+            with scope(f"{name}.t{t}"), scope("pad"):
+                outputs[t] = where(np.zeros((), bool), h, 0.0)
             continue
-        with scope(f"{name}.t{t}"):
+        pad = nullcontext() if mask is None else scope(f"pad={int((~mask).sum())}/{len(mask)}")
+        with scope(f"{name}.t{t}"), pad:
             state_in = state if probe is None else probe.enter(name, t, state)
             new = step(inputs[t], state_in)
             if probe is not None:
@@ -202,7 +196,18 @@ def _batch_major(y: Tensor, batch_first: bool, unbatched: bool) -> Tensor:
     return y.transpose(0, 1) if batch_first else y
 
 
+_STATE_NAMES = ("h0", "c0")
+
+
+def _zero_state(shape: tuple[int, ...], dtype: Any) -> tuple[Tensor, Tensor]:
+    """Zero initial states ``h0`` and ``c0`` (named, so pictures label them)."""
+    h0, c0 = (Tensor(np.zeros(shape, dtype), name=n) for n in _STATE_NAMES)
+    return h0, c0
+
+
 def _initial_state(owner: str, cell: Any, batch: int) -> Any:
+    """The cell's ``initial_state(batch)``, its unnamed parts named ``h0``, ``c0`` (then
+    ``state0_2``, ...) for pictures."""
     make = getattr(cell, "initial_state", None)
     if make is None:
         raise TypeError(
@@ -210,7 +215,12 @@ def _initial_state(owner: str, cell: Any, batch: int) -> Any:
             "so state=None cannot be filled in; pass the initial state explicitly: "
             "rec(x, state)"
         )
-    return make(batch)
+    state = make(batch)
+    parts = (state,) if isinstance(state, Tensor) else state
+    for k, part in enumerate(parts):
+        if isinstance(part, Tensor) and part.name is None and part.grad_fn is None:
+            part.name = _STATE_NAMES[k] if k < len(_STATE_NAMES) else f"state0_{k}"
+    return state
 
 
 # ---- running any cell ----
@@ -560,8 +570,8 @@ class _RNNBase(Module):
             for d in range(dirs):
                 index = k * dirs + d
                 if h0 is None:
-                    zeros = Tensor(np.zeros((batch, self.hidden_size), self.weight_hh_l0.dtype))
-                    state: Any = zeros if self.n_states == 1 else (zeros, zeros)
+                    state: Any = _zero_state((batch, self.hidden_size), self.weight_hh_l0.dtype)
+                    state = state[0] if self.n_states == 1 else state
                 else:
                     state = h0[0][index] if self.n_states == 1 else (h0[0][index], h0[1][index])
                 name = f"{self.scope_name}.l{k}{'_reverse' if d else ''}"

@@ -1,4 +1,5 @@
-"""Ops that move or select data without arithmetic: reshape, permute, index, concatenate."""
+"""Ops that move or select data without arithmetic: reshape, permute, index, concatenate,
+stack, unbind, cast."""
 
 from __future__ import annotations
 
@@ -160,6 +161,34 @@ class Stack(Function):
     def backward(ctx, grad_output):
         (d,) = ctx.saved_tensors
         return tuple(np.moveaxis(grad_output, d, 0))
+
+
+class Unbind(Function):
+    """ys = (x[0], ..., x[T-1]): a tensor split along its first axis into one output per index,
+    in one node;  dy/dx stacks the outputs' gradients (the engine passes zeros for outputs that
+    got none)
+
+    Splitting a sequence into its steps this way costs one node and one stacked gradient,
+    where T slices would each allocate a full (T, ...) gradient in backward.
+
+    Shapes: x (T, ...) with T >= 1 gives T outputs of shape (...).
+
+    >>> import tinyrnn as tr
+    >>> [y.shape for y in Unbind.apply(tr.zeros(3, 2, 4))]
+    [(2, 4), (2, 4), (2, 4)]
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        if x.ndim == 0 or x.shape[0] == 0:
+            raise ValueError(
+                f"unbind: expected a tensor with a non-empty first axis, got shape {x.shape}"
+            )
+        return tuple(np.asarray(x[t]) for t in range(x.shape[0]))
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        return np.stack(grad_outputs)
 
 
 class Cast(Function):
