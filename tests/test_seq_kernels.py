@@ -37,16 +37,21 @@ def seq_backend(request):
 
 
 def _kernel_run(K, cell, arrays, lengths, reverse):
-    """Forward then backward of one kernel pair; every array both produce, in a list."""
+    """Forward then backward of one kernel pair; every array both produce, in a list. The
+    forward kernels of LSTM and GRU write the activated gates over xp, so each run gets a copy."""
     xp, h0, c0, w, b, go, gh, gc = arrays
+    xp = xp.copy()
+    b2 = b[::-1].copy()
     if cell in ("tanh", "relu"):
-        fwd = K.rnn_seq_fwd(xp, h0, w, lengths, reverse, cell == "relu")
+        fwd = K.rnn_seq_fwd(xp, h0, w, b, lengths, reverse, cell == "relu")
         bwd = K.rnn_seq_bwd(fwd[0], w, go, gh, lengths, reverse, cell == "relu")
     elif cell == "lstm":
-        fwd = K.lstm_seq_fwd(xp, h0, c0, w, lengths, reverse)
+        fwd = K.lstm_seq_fwd(xp, h0, c0, w, b, lengths, reverse)
+        assert fwd[3] is xp
         bwd = K.lstm_seq_bwd(fwd[3], fwd[5], fwd[6], w, go, gh, gc, lengths, reverse)
     else:
-        fwd = K.gru_seq_fwd(xp, h0, w, b, lengths, reverse)
+        fwd = K.gru_seq_fwd(xp, h0, w, b, b2, lengths, reverse)
+        assert fwd[2] is xp
         bwd = K.gru_seq_bwd(fwd[2], fwd[4], fwd[3], w, go, gh, lengths, reverse)
     return list(fwd) + list(bwd)
 

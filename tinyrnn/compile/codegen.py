@@ -115,7 +115,10 @@ class _Gen:
         self.loop_nodes = [n for n in g.nodes if n.role == "loop"]
         self._name_values()
         self.saved: set[int] = set()
+        self.local: set[int] = set()  # values kept in a scalar inside their loop nest
+        self.local_adj: set[int] = set()  # adjoints kept in a scalar inside their loop nest
         self._find_saved()
+        self._find_locals()
 
     # ---- names ----
 
@@ -155,6 +158,8 @@ class _Gen:
         """Expression for ``v`` at element (row, col) of a (B, ncols) result, broadcasting."""
         if v.kind == "scalar":
             return self.const(v.data)
+        if id(v) in self.local:
+            return f"l{self.name(v)}"
         c = col if ncols is None or v.cols == ncols else "0"
         r = row if v.batch else "0"
         base = self.name(v)
@@ -164,6 +169,8 @@ class _Gen:
         """Adjoint buffer of ``v`` at (row, col), or None for values without a gradient."""
         if v.kind in ("scalar", "const"):
             return None
+        if id(v) in self.local_adj:
+            return f"a{self.name(v)}"
         c = col if ncols is None or v.cols == ncols else "0"
         r = row if v.batch else "0"
         base = self.name(v)
@@ -224,18 +231,57 @@ class _Gen:
             if v.role == "loop":
                 self.saved.add(id(v))
 
+    def runs(self) -> list[list[OpNode]]:
+        """The loop ops in order, consecutive element-wise ops of one width grouped: each group
+        becomes one loop nest forward and one backward."""
+        out: list[list[OpNode]] = []
+        for n in self.loop_nodes:
+            if (
+                _is_ew(n)
+                and out
+                and _is_ew(out[-1][0])
+                and out[-1][0].outs[0].cols == n.outs[0].cols
+            ):
+                out[-1].append(n)
+            else:
+                out.append([n])
+        return out
+
+    def _find_locals(self) -> None:
+        """Values (and adjoints) that never leave their group's loop nest live in scalars: no
+        array, no memory traffic, no zeroing, and fewer arrays for LLVM to prove apart."""
+        consumers: dict[int, list[OpNode]] = {}
+        for n in self.loop_nodes:
+            for a in n.args:
+                consumers.setdefault(id(a), []).append(n)
+        sources = {id(v) for v in self.g.outputs}
+        for run in self.runs():
+            if not _is_ew(run[0]):
+                continue
+            members = {id(n) for n in run}
+            for n in run:
+                v = n.outs[0]
+                inside = all(id(c) in members for c in consumers.get(id(v), []))
+                if inside and id(v) not in sources:
+                    self.local_adj.add(id(v))
+                    if id(v) not in self.saved:
+                        self.local.add(id(v))
+
     # ---- forward ----
 
     def ew_fwd(self, n: OpNode) -> list[str]:
         """Statements computing element (b, k) of an element-wise node."""
         out = n.outs[0]
-        return [f"{self.name(out)}[b, k] = {self._fwd_expr(n, 'b', 'k', out.cols)}"]
+        expr = self._fwd_expr(n, "b", "k", out.cols)
+        if id(out) in self.local:
+            return [f"l{self.name(out)} = {expr}"]
+        return [f"{self.name(out)}[b, k] = {expr}"]
 
     def ew_bwd(self, n: OpNode) -> list[str]:
         """Statements adding element (b, k)'s contribution to the inputs' adjoints."""
         out = n.outs[0]
-        gy = f"G{self.name(out)}[b, k]"
         cols = out.cols
+        gy = self.adj(out, "b", "k", cols)
         fn = n.fn
         args = [self.ix(a, "b", "k", cols) for a in n.args]
         y = self.ix(out, "b", "k", cols)
@@ -260,28 +306,22 @@ class _Gen:
             stmts.append(f"{target} += {expr}")
         return stmts
 
-    def emit(self, w: _Writer, nodes: list[OpNode], backward: bool) -> None:
-        """Emit the nodes in order; runs of element-wise nodes of the same width share one
-        loop nest (fewer passes over memory, and much less code for Numba to compile)."""
-        run: list[OpNode] = []
-
-        def flush() -> None:
-            if not run:
-                return
-            stmts = [st for m in run for st in (self.ew_bwd(m) if backward else self.ew_fwd(m))]
+    def emit(self, w: _Writer, backward: bool) -> None:
+        """Emit the step's ops (in reverse for the backward); each run of element-wise ops of one
+        width is one loop nest (fewer passes over memory, much less code for Numba)."""
+        runs = self.runs()
+        for run in runs[::-1] if backward else runs:
+            if not _is_ew(run[0]):
+                (self.bwd_node if backward else self.fwd_node)(w, run[0])
+                continue
+            if backward:
+                stmts = [f"a{self.name(n.outs[0])} = ZERO" for n in run[::-1]
+                         if id(n.outs[0]) in self.local_adj]  # fmt: skip
+                stmts += [st for m in run[::-1] for st in self.ew_bwd(m)]
+            else:
+                stmts = [st for m in run for st in self.ew_fwd(m)]
             if stmts:
                 self._loop2(w, run[0].outs[0].cols, stmts)
-            run.clear()
-
-        for n in nodes:
-            if _is_ew(n):
-                if run and run[0].outs[0].cols != n.outs[0].cols:
-                    flush()
-                run.append(n)
-                continue
-            flush()
-            (self.bwd_node if backward else self.fwd_node)(w, n)
-        flush()
 
     def fwd_node(self, w: _Writer, n: OpNode) -> None:
         out = n.outs[0]
@@ -518,6 +558,8 @@ class _Gen:
             for n in self.loop_nodes:
                 for v in n.outs:
                     name = self.name(v)
+                    if id(v) in self.local:
+                        continue
                     if id(v) in self.saved:
                         w(f"{name}_all = np.empty((T, B, {v.cols}), {self.dt})")
                         saved_names.append(f"{name}_all")
@@ -547,7 +589,7 @@ class _Gen:
                         w(f"ST{k}[t] = st{k}")
                 for line in views:
                     w(line)
-                self.emit(w, self.loop_nodes, backward=False)
+                self.emit(w, backward=False)
                 for k, name in passthrough.items():
                     w(f"{name}[:] = st{g.outputs[k].index}")
                 w("for b in range(B):")
@@ -592,6 +634,8 @@ class _Gen:
             grads_of_loop = []
             for n in self.loop_nodes:
                 for v in n.outs:
+                    if id(v) in self.local_adj:
+                        continue
                     w(f"G{self.name(v)} = np.empty((B, {v.cols}), {self.dt})")
                     grads_of_loop.append(f"G{self.name(v)}")
                 if n.fn is L.MatMul:
@@ -624,7 +668,7 @@ class _Gen:
                             w(f"for k in range({n_k}):")
                             with w.indent():
                                 w(f"{target} += {seed}")
-                self.emit(w, self.loop_nodes[::-1], backward=True)
+                self.emit(w, backward=True)
                 w("for b in range(B):")
                 with w.indent():
                     w("if t < L[b]:")

@@ -214,15 +214,15 @@ def _tanh_compiled(v):
 
 @_single_threaded
 @_njit
-def rnn_seq_fwd(xp, h0, w_hh, lengths, reverse, relu):
-    """h_t = act(xp_t + h_{t-1} W_hh^T); see ``seq_reference.rnn_seq_fwd``."""
+def rnn_seq_fwd(xp, h0, w_hh, bias, lengths, reverse, relu):
+    """h_t = act(xp_t + bias + h_{t-1} W_hh^T); see ``seq_reference.rnn_seq_fwd``."""
     T, B, H = xp.shape
     out = np.zeros_like(xp)
     hprev = np.empty_like(xp)
     h = h0.copy()
     pre = np.empty((B, H), xp.dtype)
     zero = xp.dtype.type(0)
-    wt = w_hh.T
+    wt = np.ascontiguousarray(w_hh.T)  # a plain (NN) product is faster than a transposed one
     for s in range(T):
         t = T - 1 - s if reverse else s
         hprev[t] = h
@@ -232,11 +232,11 @@ def rnn_seq_fwd(xp, h0, w_hh, lengths, reverse, relu):
                 x, p, hb, o = xp[t, b], pre[b], h[b], out[t, b]
                 if relu:
                     for k in range(H):
-                        v = x[k] + p[k]
+                        v = x[k] + bias[k] + p[k]
                         hb[k] = v if v > zero else zero
                 else:
                     for k in range(H):
-                        hb[k] = _tanh(x[k] + p[k])
+                        hb[k] = _tanh(x[k] + bias[k] + p[k])
                 o[:] = hb
     return out, h, hprev
 
@@ -273,32 +273,33 @@ def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu):
 
 @_single_threaded
 @_njit
-def lstm_seq_fwd(xp, h0, c0, w_hh, lengths, reverse):
-    """LSTM over the sequence; see ``seq_reference.lstm_seq_fwd``."""
+def lstm_seq_fwd(xp, h0, c0, w_hh, bias, lengths, reverse):
+    """LSTM over the sequence; ``xp`` is overwritten with the activated gates, returned as
+    ``acts``; see ``seq_reference.lstm_seq_fwd``."""
     T, B, G = xp.shape
     H = G // 4
     out = np.zeros((T, B, H), xp.dtype)
-    acts = np.empty_like(xp)
+    acts = xp
     hprev = np.empty((T, B, H), xp.dtype)
     cprev = np.empty_like(hprev)
     tanh_c = np.empty_like(hprev)
     h = h0.copy()
     c = c0.copy()
     gates = np.empty((B, G), xp.dtype)
-    wt = w_hh.T
+    wt = np.ascontiguousarray(w_hh.T)
     for s in range(T):
         t = T - 1 - s if reverse else s
         hprev[t] = h
         cprev[t] = c
         np.dot(h, wt, gates)
         for b in range(B):
-            x, g, a, tc = xp[t, b], gates[b], acts[t, b], tanh_c[t, b]
+            g, a, tc = gates[b], acts[t, b], tanh_c[t, b]
             for k in range(2 * H):
-                a[k] = _sig(x[k] + g[k])
+                a[k] = _sig(a[k] + bias[k] + g[k])
             for k in range(2 * H, 3 * H):
-                a[k] = _tanh(x[k] + g[k])
+                a[k] = _tanh(a[k] + bias[k] + g[k])
             for k in range(3 * H, G):
-                a[k] = _sig(x[k] + g[k])
+                a[k] = _sig(a[k] + bias[k] + g[k])
             cb = c[b]
             for k in range(H):
                 tc[k] = _tanh(a[H + k] * cb[k] + a[k] * a[2 * H + k])
@@ -349,29 +350,30 @@ def lstm_seq_bwd(acts, cprev, tanh_c, w_hh, grad_out, grad_hn, grad_cn, lengths,
 
 @_single_threaded
 @_njit
-def gru_seq_fwd(xp, h0, w_hh, b_hh, lengths, reverse):
-    """PyTorch's GRU over the sequence; see ``seq_reference.gru_seq_fwd``."""
+def gru_seq_fwd(xp, h0, w_hh, b_ih, b_hh, lengths, reverse):
+    """PyTorch's GRU over the sequence; ``xp`` is overwritten with the activated gates,
+    returned as ``acts``; see ``seq_reference.gru_seq_fwd``."""
     T, B, G = xp.shape
     H = G // 3
     out = np.zeros((T, B, H), xp.dtype)
-    acts = np.empty_like(xp)
+    acts = xp
     hprev = np.empty((T, B, H), xp.dtype)
     ghn = np.empty_like(hprev)
     h = h0.copy()
     gh = np.empty((B, G), xp.dtype)
     one = xp.dtype.type(1)
-    wt = w_hh.T
+    wt = np.ascontiguousarray(w_hh.T)
     for s in range(T):
         t = T - 1 - s if reverse else s
         hprev[t] = h
         np.dot(h, wt, gh)
         for b in range(B):
-            x, g, a, gn = xp[t, b], gh[b], acts[t, b], ghn[t, b]
+            g, a, gn = gh[b], acts[t, b], ghn[t, b]
             for k in range(2 * H):
-                a[k] = _sig(x[k] + (g[k] + b_hh[k]))
+                a[k] = _sig((a[k] + b_ih[k]) + (g[k] + b_hh[k]))
             for k in range(H):
                 gn[k] = g[2 * H + k] + b_hh[2 * H + k]
-                a[2 * H + k] = _tanh(x[2 * H + k] + a[k] * gn[k])
+                a[2 * H + k] = _tanh((a[2 * H + k] + b_ih[2 * H + k]) + a[k] * gn[k])
             if t < lengths[b]:
                 hb, o = h[b], out[t, b]
                 for k in range(H):
@@ -388,16 +390,17 @@ def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse):
     T, B, G = acts.shape
     H = G // 3
     dgi = np.zeros_like(acts)
-    dgh = np.zeros_like(acts)
+    dghn = np.zeros((T, B, H), acts.dtype)
     dh = grad_hn.copy()
     tmp = np.empty((B, H), acts.dtype)
+    dgh = np.empty((B, G), acts.dtype)
     one = acts.dtype.type(1)
     for s in range(T):
         t = s if reverse else T - 1 - s
         for b in range(B):
             if t < lengths[b]:
                 a, gn, hp, go, dhb = acts[t, b], ghn[t, b], hprev[t, b], grad_out[t, b], dh[b]
-                di, dhh = dgi[t, b], dgh[t, b]
+                di, dn_h, dgb = dgi[t, b], dghn[t, b], dgh[b]
                 for k in range(H):
                     r, z, n = a[k], a[H + k], a[2 * H + k]
                     g = dhb[k] + go[k]
@@ -407,12 +410,15 @@ def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse):
                     di[k] = dr
                     di[H + k] = dz
                     di[2 * H + k] = dn
-                    dhh[k] = dr
-                    dhh[H + k] = dz
-                    dhh[2 * H + k] = dn * r
+                    dn_h[k] = dn * r
+                    dgb[k] = dr
+                    dgb[H + k] = dz
+                    dgb[2 * H + k] = dn * r
                     dhb[k] = g * z
-        np.dot(dgh[t], w_hh, tmp)
+            else:
+                dgh[b] = 0
+        np.dot(dgh, w_hh, tmp)
         for b in range(B):
             if t < lengths[b]:
                 dh[b] += tmp[b]
-    return dgi, dgh, dh
+    return dgi, dghn, dh

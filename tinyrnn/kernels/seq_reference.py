@@ -33,10 +33,11 @@ def _sig(x):
 # ---- Elman RNN ----
 
 
-def rnn_seq_fwd(xp, h0, w_hh, lengths, reverse, relu):
-    """h_t = act(xp_t + h_{t-1} W_hh^T), act = relu if ``relu`` else tanh.
+def rnn_seq_fwd(xp, h0, w_hh, bias, lengths, reverse, relu):
+    """h_t = act(xp_t + bias + h_{t-1} W_hh^T), act = relu if ``relu`` else tanh.
 
-    Args: xp (T, B, H) with both biases added; h0 (B, H); w_hh (H, H); lengths (B,).
+    Args: xp (T, B, H) = x W_ih^T; h0 (B, H); w_hh (H, H); bias (H,) = b_ih + b_hh;
+    lengths (B,).
     Returns: (out (T, B, H) zero past each sequence's end, h_n (B, H), hprev (T, B, H) the
     state entering every step).
     """
@@ -47,7 +48,7 @@ def rnn_seq_fwd(xp, h0, w_hh, lengths, reverse, relu):
     for t in _order(T, reverse):
         live = (lengths > t)[:, None]
         hprev[t] = h
-        pre = xp[t] + h @ w_hh.T
+        pre = xp[t] + bias + h @ w_hh.T
         new = np.maximum(pre, 0) if relu else np.tanh(pre)
         h = np.where(live, new, h)
         out[t] = np.where(live, new, 0)
@@ -77,18 +78,21 @@ def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu):
 # ---- LSTM ----
 
 
-def lstm_seq_fwd(xp, h0, c0, w_hh, lengths, reverse):
-    """[i, f, g, o] = xp_t + h_{t-1} W_hh^T; i, f, o = sigmoid, g = tanh;
+def lstm_seq_fwd(xp, h0, c0, w_hh, bias, lengths, reverse):
+    """[i, f, g, o] = xp_t + bias + h_{t-1} W_hh^T; i, f, o = sigmoid, g = tanh;
     c_t = f c_{t-1} + i g;  h_t = o tanh(c_t).
 
-    Args: xp (T, B, 4H) with both biases added; h0, c0 (B, H); w_hh (4H, H); lengths (B,).
+    Args: xp (T, B, 4H) = x W_ih^T, overwritten with the activated gates (returned as
+    ``acts``: the projection is not needed after the step that reads it, and reusing its
+    memory saves an allocation as large); h0, c0 (B, H); w_hh (4H, H); bias (4H,) =
+    b_ih + b_hh; lengths (B,).
     Returns: (out (T, B, H), h_n, c_n (B, H), acts (T, B, 4H) activated gates, hprev and cprev
     (T, B, H) the states entering every step, tanh_c (T, B, H) = tanh(c_t)).
     """
     T, B, G = xp.shape
     H = G // 4
     out = np.zeros((T, B, H), xp.dtype)
-    acts = np.empty_like(xp)
+    acts = xp
     hprev = np.empty((T, B, H), xp.dtype)
     cprev = np.empty_like(hprev)
     tanh_c = np.empty_like(hprev)
@@ -96,7 +100,7 @@ def lstm_seq_fwd(xp, h0, c0, w_hh, lengths, reverse):
     for t in _order(T, reverse):
         live = (lengths > t)[:, None]
         hprev[t], cprev[t] = h, c
-        gates = xp[t] + h @ w_hh.T
+        gates = xp[t] + bias + h @ w_hh.T
         a = acts[t]
         a[:, : 2 * H] = _sig(gates[:, : 2 * H])
         a[:, 2 * H : 3 * H] = np.tanh(gates[:, 2 * H : 3 * H])
@@ -150,18 +154,19 @@ def lstm_seq_bwd(acts, cprev, tanh_c, w_hh, grad_out, grad_hn, grad_cn, lengths,
 # ---- GRU ----
 
 
-def gru_seq_fwd(xp, h0, w_hh, b_hh, lengths, reverse):
-    """PyTorch's GRU: gh = h_{t-1} W_hh^T + b_hh; r = sigmoid(xp_r + gh_r),
-    z = sigmoid(xp_z + gh_z), n = tanh(xp_n + r gh_n), h_t = (1 - z) n + z h_{t-1}.
+def gru_seq_fwd(xp, h0, w_hh, b_ih, b_hh, lengths, reverse):
+    """PyTorch's GRU: gi = xp_t + b_ih, gh = h_{t-1} W_hh^T + b_hh; r = sigmoid(gi_r + gh_r),
+    z = sigmoid(gi_z + gh_z), n = tanh(gi_n + r gh_n), h_t = (1 - z) n + z h_{t-1}.
 
-    Args: xp (T, B, 3H) = x W_ih^T + b_ih; h0 (B, H); w_hh (3H, H); b_hh (3H,); lengths (B,).
+    Args: xp (T, B, 3H) = x W_ih^T, overwritten with the activated gates (returned as
+    ``acts``); h0 (B, H); w_hh (3H, H); b_ih, b_hh (3H,); lengths (B,).
     Returns: (out (T, B, H), h_n (B, H), acts (T, B, 3H) = [r, z, n], hprev (T, B, H),
     ghn (T, B, H) the n-part of gh).
     """
     T, B, G = xp.shape
     H = G // 3
     out = np.zeros((T, B, H), xp.dtype)
-    acts = np.empty_like(xp)
+    acts = xp
     hprev = np.empty((T, B, H), xp.dtype)
     ghn = np.empty_like(hprev)
     h = h0.copy()
@@ -169,10 +174,11 @@ def gru_seq_fwd(xp, h0, w_hh, b_hh, lengths, reverse):
         live = (lengths > t)[:, None]
         hprev[t] = h
         gh = h @ w_hh.T + b_hh
+        gi = xp[t] + b_ih
         a = acts[t]
-        a[:, : 2 * H] = _sig(xp[t, :, : 2 * H] + gh[:, : 2 * H])
+        a[:, : 2 * H] = _sig(gi[:, : 2 * H] + gh[:, : 2 * H])
         r, z = a[:, :H], a[:, H : 2 * H]
-        a[:, 2 * H :] = np.tanh(xp[t, :, 2 * H :] + r * gh[:, 2 * H :])
+        a[:, 2 * H :] = np.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
         ghn[t] = gh[:, 2 * H :]
         h_new = (1 - z) * a[:, 2 * H :] + z * h
         h = np.where(live, h_new, h)
@@ -187,12 +193,13 @@ def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse):
         dr = dn gh_n r(1-r);  dgi = [dr, dz, dn];  dgh = [dr, dz, dn r]
         dh_{t-1} = dgh W_hh + dh z
 
-    Returns: (dgi (T, B, 3H) gradient of xp, dgh (T, B, 3H) gradient of gh, dh0 (B, H)).
+    Returns: (dgi (T, B, 3H) the gradient of gi, dghn (T, B, H) = dn r, the part of the
+    gradient of gh that differs from dgi, and dh0 (B, H)).
     """
     T, B, G = acts.shape
     H = G // 3
     dgi = np.zeros_like(acts)
-    dgh = np.zeros_like(acts)
+    dghn = np.zeros((T, B, H), acts.dtype)
     dh = grad_hn.copy()
     for t in _order(T, reverse, backward=True):
         live = (lengths > t)[:, None]
@@ -204,6 +211,6 @@ def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse):
         dr = dn * ghn[t] * r * (1 - r)
         di = np.where(live, np.concatenate([dr, dz, dn], axis=1), 0)
         dhh = np.where(live, np.concatenate([dr, dz, dn * r], axis=1), 0)
-        dgi[t], dgh[t] = di, dhh
+        dgi[t], dghn[t] = di, dhh[:, 2 * H :]
         dh = np.where(live, dhh @ w_hh + g * z, dh)
-    return dgi, dgh, dh
+    return dgi, dghn, dh

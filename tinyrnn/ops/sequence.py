@@ -5,7 +5,8 @@ LSTM and GRU inside one kernel call forward and one backward (``kernels.*_seq_fw
 instead of a dozen nodes per time step. The work is split as the FLOPs suggest:
 
 - before the loop, the input projection of every step as ONE matrix product,
-  ``xp = x.reshape(T*B, I) @ W_ih^T + b_ih (+ b_hh)``;
+  ``xp = x.reshape(T*B, I) @ W_ih^T`` (the biases are added in the kernel's gate pass, and the
+  kernel writes the activated gates over ``xp``, which is then not needed any more);
 - in the loop (compiled), the recurrent product ``h W_hh^T`` through BLAS and the gate maths
   fused into one pass, saving only what backward needs (activated gates, states entering each
   step, ``tanh(c)``);
@@ -61,34 +62,44 @@ def _as(dtype, *arrays):
     return [None if a is None else np.ascontiguousarray(a, dtype=dtype) for a in arrays]
 
 
-def _project(x2, w_ih, *biases):
-    """xp = x2 @ w_ih^T + sum(biases): the input projection of all steps in one product."""
-    xp = x2 @ w_ih.T
+def _bias(G: int, dtype, *biases):
+    """The sum of the biases that are given (zeros when none is): added in the kernels, so the
+    projection below is a bare product with no extra pass over its T*B*G result."""
+    total = np.zeros(G, dtype)
     for b in biases:
         if b is not None:
-            xp += b
-    return xp
+            total += b
+    return total
 
 
-def _weight_grads(ctx, dg2, x2, w_ih, hprev, i_x, i_wih, i_whh, i_bih, i_bhh, dgh2=None):
+def _weight_grads(ctx, dg, x2, w_ih, hprev, i_x, i_wih, i_whh, i_bih, i_bhh, dghn=None):
     """Gradients of x, W_ih, W_hh, b_ih, b_hh from the per-step gate gradients, as big products.
 
-    dg2 (T*B, G) is the gradient of the input projection; dgh2 that of the recurrent product
-    when it differs (GRU), else dg2.
+    dg (T, B, G) is the gradient of the gates (of the input projection, and of the recurrent
+    product too except for a GRU, whose n-rows of that one are ``dghn`` (T, B, H)).
     """
     need = ctx.needs_input_grad
-    dgh2 = dg2 if dgh2 is None else dgh2
+    dg2 = dg.reshape(-1, dg.shape[-1])
+    hp2 = None if hprev is None else hprev.reshape(-1, hprev.shape[-1])
     grads = {}
     if need[i_x]:
         grads[i_x] = (dg2 @ w_ih).reshape(ctx.x_shape)
     if need[i_wih]:
         grads[i_wih] = dg2.T @ x2
-    if need[i_whh]:
-        grads[i_whh] = dgh2.T @ hprev.reshape(-1, hprev.shape[-1])
     if need[i_bih]:
         grads[i_bih] = dg2.sum(axis=0)
+    if dghn is None:
+        if need[i_whh]:
+            grads[i_whh] = dg2.T @ hp2
+        if need[i_bhh]:
+            grads[i_bhh] = dg2.sum(axis=0)
+        return grads
+    n = dghn.shape[-1]
+    dn2 = dghn.reshape(-1, n)
+    if need[i_whh]:
+        grads[i_whh] = np.concatenate([dg2[:, : 2 * n].T @ hp2, dn2.T @ hp2])
     if need[i_bhh]:
-        grads[i_bhh] = dgh2.sum(axis=0)
+        grads[i_bhh] = np.concatenate([dg2[:, : 2 * n].sum(axis=0), dn2.sum(axis=0)])
     return grads
 
 
@@ -122,8 +133,9 @@ class RNNSequence(Function):
         L = _lengths(op, lengths, T, B)
         relu = nonlinearity == "relu"
         x2 = x.reshape(T * B, n_in)
-        xp = _project(x2, w_ih, b_ih, b_hh).reshape(T, B, G)
-        out, h_n, hprev = K.rnn_seq_fwd(xp, h0, w_hh, L, bool(reverse), relu)
+        xp = (x2 @ w_ih.T).reshape(T, B, G)
+        bias = _bias(G, dt, b_ih, b_hh)
+        out, h_n, hprev = K.rnn_seq_fwd(xp, h0, w_hh, bias, L, bool(reverse), relu)
         ctx.x_shape, ctx.opts = x.shape, (L, bool(reverse), relu)
         ctx.save_for_backward(x2, out, hprev if ctx.needs_input_grad[3] else None, w_ih, w_hh)
         return out, h_n
@@ -134,7 +146,7 @@ class RNNSequence(Function):
         L, reverse, relu = ctx.opts
         g_out, g_hn = _as(out.dtype, grad_out, grad_hn)
         dpre, dh0 = K.rnn_seq_bwd(out, w_hh, g_out, g_hn, L, reverse, relu)
-        grads = _weight_grads(ctx, dpre.reshape(-1, dpre.shape[-1]), x2, w_ih, hprev, 0, 2, 3, 4, 5)
+        grads = _weight_grads(ctx, dpre, x2, w_ih, hprev, 0, 2, 3, 4, 5)
         return (grads.get(0), dh0, grads.get(2), grads.get(3), grads.get(4), grads.get(5))
 
 
@@ -165,11 +177,11 @@ class LSTMSequence(Function):
         x, h0, c0, w_ih, w_hh, b_ih, b_hh = _as(dt, x, h0, c0, w_ih, w_hh, b_ih, b_hh)
         L = _lengths(op, lengths, T, B)
         x2 = x.reshape(T * B, n_in)
-        xp = _project(x2, w_ih, b_ih, b_hh).reshape(T, B, G)
+        xp = (x2 @ w_ih.T).reshape(T, B, G)  # becomes the activated gates (acts) in place
+        bias = _bias(G, dt, b_ih, b_hh)
         out, h_n, c_n, acts, hprev, cprev, tanh_c = K.lstm_seq_fwd(
-            xp, h0, c0, w_hh, L, bool(reverse)
+            xp, h0, c0, w_hh, bias, L, bool(reverse)
         )
-        del xp
         ctx.x_shape, ctx.opts = x.shape, (L, bool(reverse))
         keep_h = hprev if ctx.needs_input_grad[4] else None
         ctx.save_for_backward(x2, acts, keep_h, cprev, tanh_c, w_ih, w_hh)
@@ -181,7 +193,7 @@ class LSTMSequence(Function):
         L, reverse = ctx.opts
         g_out, g_hn, g_cn = _as(acts.dtype, grad_out, grad_hn, grad_cn)
         dg, dh0, dc0 = K.lstm_seq_bwd(acts, cprev, tanh_c, w_hh, g_out, g_hn, g_cn, L, reverse)
-        grads = _weight_grads(ctx, dg.reshape(-1, dg.shape[-1]), x2, w_ih, hprev, 0, 3, 4, 5, 6)
+        grads = _weight_grads(ctx, dg, x2, w_ih, hprev, 0, 3, 4, 5, 6)
         return (grads.get(0), dh0, dc0, grads.get(3), grads.get(4), grads.get(5), grads.get(6))
 
 
@@ -213,10 +225,9 @@ class GRUSequence(Function):
         x, h0, w_ih, w_hh, b_ih, b_hh = _as(dt, x, h0, w_ih, w_hh, b_ih, b_hh)
         L = _lengths(op, lengths, T, B)
         x2 = x.reshape(T * B, n_in)
-        xp = _project(x2, w_ih, b_ih).reshape(T, B, G)
-        bias_hh = np.zeros(G, dt) if b_hh is None else b_hh
-        out, h_n, acts, hprev, ghn = K.gru_seq_fwd(xp, h0, w_hh, bias_hh, L, bool(reverse))
-        del xp
+        xp = (x2 @ w_ih.T).reshape(T, B, G)  # becomes the activated gates (acts) in place
+        bias_ih, bias_hh = _bias(G, dt, b_ih), _bias(G, dt, b_hh)
+        out, h_n, acts, hprev, ghn = K.gru_seq_fwd(xp, h0, w_hh, bias_ih, bias_hh, L, bool(reverse))
         ctx.x_shape, ctx.opts = x.shape, (L, bool(reverse))
         ctx.save_for_backward(x2, acts, ghn, hprev, w_ih, w_hh)
         return out, h_n
@@ -226,9 +237,6 @@ class GRUSequence(Function):
         x2, acts, ghn, hprev, w_ih, w_hh = ctx.saved_tensors
         L, reverse = ctx.opts
         g_out, g_hn = _as(acts.dtype, grad_out, grad_hn)
-        dgi, dgh, dh0 = K.gru_seq_bwd(acts, ghn, hprev, w_hh, g_out, g_hn, L, reverse)
-        G = acts.shape[-1]
-        grads = _weight_grads(
-            ctx, dgi.reshape(-1, G), x2, w_ih, hprev, 0, 2, 3, 4, 5, dgh2=dgh.reshape(-1, G)
-        )
+        dgi, dghn, dh0 = K.gru_seq_bwd(acts, ghn, hprev, w_hh, g_out, g_hn, L, reverse)
+        grads = _weight_grads(ctx, dgi, x2, w_ih, hprev, 0, 2, 3, 4, 5, dghn=dghn)
         return (grads.get(0), dh0, grads.get(2), grads.get(3), grads.get(4), grads.get(5))
