@@ -36,7 +36,7 @@ def seq_backend(request):
 # ---- kernel twins ----
 
 
-def _kernel_run(K, cell, arrays, lengths, reverse):
+def _kernel_run(K, cell, arrays, lengths, reverse, record=True):
     """Forward then backward of one kernel pair; every array both produce, in a list. The
     forward kernels of LSTM and GRU write the activated gates over xp, so each run gets a copy."""
     xp, h0, c0, w, b, go, gh, gc = arrays
@@ -44,15 +44,15 @@ def _kernel_run(K, cell, arrays, lengths, reverse):
     b2 = b[::-1].copy()
     if cell in ("tanh", "relu"):
         fwd = K.rnn_seq_fwd(xp, h0, w, b, lengths, reverse, cell == "relu")
-        bwd = K.rnn_seq_bwd(fwd[0], w, go, gh, lengths, reverse, cell == "relu")
+        bwd = K.rnn_seq_bwd(fwd[0], w, go, gh, lengths, reverse, cell == "relu", record)
     elif cell == "lstm":
         fwd = K.lstm_seq_fwd(xp, h0, c0, w, b, lengths, reverse)
         assert fwd[3] is xp
-        bwd = K.lstm_seq_bwd(fwd[3], fwd[5], fwd[6], w, go, gh, gc, lengths, reverse)
+        bwd = K.lstm_seq_bwd(fwd[3], fwd[5], fwd[6], w, go, gh, gc, lengths, reverse, record)
     else:
         fwd = K.gru_seq_fwd(xp, h0, w, b, b2, lengths, reverse)
         assert fwd[2] is xp
-        bwd = K.gru_seq_bwd(fwd[2], fwd[4], fwd[3], w, go, gh, lengths, reverse)
+        bwd = K.gru_seq_bwd(fwd[2], fwd[4], fwd[3], w, go, gh, lengths, reverse, record)
     return list(fwd) + list(bwd)
 
 
@@ -67,8 +67,10 @@ def test_jit_kernels_match_numpy_twins(cell, dtype, reverse, T, B, H, rng):
     arrays[3] *= 0.5
     lengths = rng.integers(0, T + 1, B).astype(np.int64)
     lengths[0] = T
-    ref = _kernel_run(seq_reference, cell, arrays, lengths, reverse)
-    jit = _kernel_run(seq_jit, cell, arrays, lengths, reverse)
+    record = T != 4  # the recorded step gradients, and the empty array without them
+    ref = _kernel_run(seq_reference, cell, arrays, lengths, reverse, record)
+    jit = _kernel_run(seq_jit, cell, arrays, lengths, reverse, record)
+    assert ref[-1].shape == ((T, B, H) if record else (0, B, H))
     tol = 1e-5 if dtype == np.float32 else 1e-12
     assert len(ref) == len(jit)
     for k, (a, b) in enumerate(zip(ref, jit, strict=True)):
@@ -404,3 +406,48 @@ def test_layer_fused_value_error():
         ValueError, match="LSTM: fused must be True, 'step', 'sequence' or False, got 'seq'"
     ):
         tr.nn.LSTM(3, 4, fused="seq")
+
+
+def test_recorded_step_gradients_match_the_step_path():
+    """Inside record_grads(), a sequence node keeps what a picture of its steps shows: the
+    gradient of each step's hidden output (as the per-step cell nodes' out_grads) and of the
+    input projection; and it describes itself in ctx.sequence."""
+    from tinyrnn.viz import record_grads
+
+    tr.manual_seed(7)
+    for make in (lambda f: tr.nn.LSTM(3, 4, fused=f), lambda f: tr.nn.GRU(3, 4, fused=f)):
+        layer = make("sequence").double()
+        x = tr.randn(5, 2, 3, dtype=tr.float64)
+        per_step = {}
+        for fused in ("step", "sequence"):
+            layer.fused = fused
+            out, _ = layer(x, lengths=[5, 3])
+            with record_grads():
+                _layer_weighted(out).backward()
+            ctxs = _contexts(out)
+            if fused == "step":
+                cells = [c for c in ctxs if c.name.endswith("CellStep")]
+                per_step = {_step_of(c.scope): c.out_grads[0] for c in cells}
+            else:
+                (seq,) = [c for c in ctxs if c.name.endswith("Sequence")]
+                info = seq.sequence
+                assert info.inputs[0] == "x" and info.projected == ("x", "w_ih", "b_ih")
+                assert info.lengths.tolist() == [5, 3] and info.reverse is False
+                assert seq.grad_xp.shape[:2] == (5, 2) and seq.grad_h.shape == (5, 2, 4)
+                for t, g in per_step.items():
+                    live = np.array([5, 3]) > t
+                    np.testing.assert_allclose(seq.grad_h[t][live], g[live], rtol=1e-12, atol=1e-14)
+        out, _ = layer(x)
+        _layer_weighted(out).backward()  # outside record_grads(): nothing kept
+        (seq,) = [c for c in _contexts(out) if c.name.endswith("Sequence")]
+        assert not hasattr(seq, "grad_h")
+
+
+def _step_of(scope):
+    """t from the scope element ``<layer>.t<t>`` (padded steps add a ``pad=k/B`` element)."""
+    (t,) = [int(e.rsplit(".t", 1)[1]) for e in scope if ".t" in e]
+    return t
+
+
+def _layer_weighted(out):
+    return (out * tr.tensor(np.random.default_rng(2).standard_normal(out.shape))).sum()

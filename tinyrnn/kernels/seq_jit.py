@@ -243,10 +243,11 @@ def rnn_seq_fwd(xp, h0, w_hh, bias, lengths, reverse, relu):
 
 @_single_threaded
 @_njit
-def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu):
+def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu, record):
     """Backward of ``rnn_seq_fwd``; see ``seq_reference.rnn_seq_bwd``."""
     T, B, H = out.shape
     dpre = np.zeros_like(out)
+    grad_h = np.zeros((T if record else 0, B, H), out.dtype)
     dh = grad_hn.copy()
     tmp = np.empty((B, H), out.dtype)
     zero, one = out.dtype.type(0), out.dtype.type(1)
@@ -255,6 +256,9 @@ def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu):
         for b in range(B):
             if t < lengths[b]:
                 y, g, d, dp = out[t, b], grad_out[t, b], dh[b], dpre[t, b]
+                if record:
+                    for k in range(H):
+                        grad_h[t, b, k] = d[k] + g[k]
                 if relu:
                     for k in range(H):
                         dp[k] = d[k] + g[k] if y[k] > zero else zero
@@ -265,7 +269,7 @@ def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu):
         for b in range(B):
             if t < lengths[b]:
                 dh[b] = tmp[b]
-    return dpre, dh
+    return dpre, dh, grad_h
 
 
 # ---- LSTM ----
@@ -314,11 +318,12 @@ def lstm_seq_fwd(xp, h0, c0, w_hh, bias, lengths, reverse):
 
 @_single_threaded
 @_njit
-def lstm_seq_bwd(acts, cprev, tanh_c, w_hh, grad_out, grad_hn, grad_cn, lengths, reverse):
+def lstm_seq_bwd(acts, cprev, tanh_c, w_hh, grad_out, grad_hn, grad_cn, lengths, reverse, record):
     """Backward of ``lstm_seq_fwd``; see ``seq_reference.lstm_seq_bwd``."""
     T, B, G = acts.shape
     H = G // 4
     dgates = np.zeros_like(acts)
+    grad_h = np.zeros((T if record else 0, B, H), acts.dtype)
     dh = grad_hn.copy()
     dc = grad_cn.copy()
     tmp = np.empty((B, H), acts.dtype)
@@ -332,6 +337,8 @@ def lstm_seq_bwd(acts, cprev, tanh_c, w_hh, grad_out, grad_hn, grad_cn, lengths,
                 for k in range(H):
                     i, f, g, o = a[k], a[H + k], a[2 * H + k], a[3 * H + k]
                     gh = dhb[k] + go[k]
+                    if record:
+                        grad_h[t, b, k] = gh
                     dct = dcb[k] + gh * o * (one - tc[k] * tc[k])
                     d[k] = dct * g * i * (one - i)
                     d[H + k] = dct * cp[k] * f * (one - f)
@@ -342,7 +349,7 @@ def lstm_seq_bwd(acts, cprev, tanh_c, w_hh, grad_out, grad_hn, grad_cn, lengths,
         for b in range(B):
             if t < lengths[b]:
                 dh[b] = tmp[b]
-    return dgates, dh, dc
+    return dgates, dh, dc, grad_h
 
 
 # ---- GRU ----
@@ -385,11 +392,12 @@ def gru_seq_fwd(xp, h0, w_hh, b_ih, b_hh, lengths, reverse):
 
 @_single_threaded
 @_njit
-def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse):
+def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, record):
     """Backward of ``gru_seq_fwd``; see ``seq_reference.gru_seq_bwd``."""
     T, B, G = acts.shape
     H = G // 3
     dgi = np.zeros_like(acts)
+    grad_h = np.zeros((T if record else 0, B, H), acts.dtype)
     dghn = np.zeros((T, B, H), acts.dtype)
     dh = grad_hn.copy()
     tmp = np.empty((B, H), acts.dtype)
@@ -404,6 +412,8 @@ def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse):
                 for k in range(H):
                     r, z, n = a[k], a[H + k], a[2 * H + k]
                     g = dhb[k] + go[k]
+                    if record:
+                        grad_h[t, b, k] = g
                     dn = g * (one - z) * (one - n * n)
                     dz = g * (hp[k] - n) * z * (one - z)
                     dr = dn * gn[k] * r * (one - r)
@@ -421,4 +431,4 @@ def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse):
         for b in range(B):
             if t < lengths[b]:
                 dh[b] += tmp[b]
-    return dgi, dghn, dh
+    return dgi, dghn, dh, grad_h

@@ -55,24 +55,29 @@ def rnn_seq_fwd(xp, h0, w_hh, bias, lengths, reverse, relu):
     return out, h, hprev
 
 
-def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu):
+def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu, record):
     """Backward of ``rnn_seq_fwd`` from its outputs' gradients.
 
     dpre_t = (grad_out_t + dh_t) * act'(h_t);  dh_{t-1} = dpre_t W_hh (past-the-end steps pass
     dh through unchanged).
-    Returns: (dpre (T, B, H) the gradient of the pre-activations, dh0 (B, H)).
+    Returns: (dpre (T, B, H) the gradient of the pre-activations, dh0 (B, H), grad_h): with
+    ``record``, grad_h (T, B, H) is the whole gradient reaching each step's output h_t
+    (zero past a sequence's end; graph pictures show it), else an empty (0, B, H) array.
     """
     T = out.shape[0]
     dpre = np.zeros_like(out)
+    grad_h = np.zeros((T if record else 0,) + out.shape[1:], out.dtype)
     dh = grad_hn.copy()
     for t in _order(T, reverse, backward=True):
         live = (lengths > t)[:, None]
         y = out[t]
         deriv = (y > 0).astype(y.dtype) if relu else 1 - y * y
+        if record:
+            grad_h[t] = np.where(live, dh + grad_out[t], 0)
         dp = np.where(live, (dh + grad_out[t]) * deriv, 0)
         dpre[t] = dp
         dh = np.where(live, dp @ w_hh, dh)
-    return dpre, dh
+    return dpre, dh, grad_h
 
 
 # ---- LSTM ----
@@ -115,18 +120,20 @@ def lstm_seq_fwd(xp, h0, c0, w_hh, bias, lengths, reverse):
     return out, h, c, acts, hprev, cprev, tanh_c
 
 
-def lstm_seq_bwd(acts, cprev, tanh_c, w_hh, grad_out, grad_hn, grad_cn, lengths, reverse):
+def lstm_seq_bwd(acts, cprev, tanh_c, w_hh, grad_out, grad_hn, grad_cn, lengths, reverse, record):
     """Backward of ``lstm_seq_fwd``::
 
         dh = grad_out_t + dh_t;  dc = dc_t + dh o (1 - tanh(c_t)^2)
         dgates = [dc g i(1-i), dc c_{t-1} f(1-f), dc i (1-g^2), dh tanh(c_t) o(1-o)]
         dh_{t-1} = dgates W_hh;  dc_{t-1} = dc f
 
-    Returns: (dgates (T, B, 4H), dh0 (B, H), dc0 (B, H)).
+    Returns: (dgates (T, B, 4H), dh0 (B, H), dc0 (B, H), grad_h), grad_h as in
+    ``rnn_seq_bwd``.
     """
     T, B, G = acts.shape
     H = G // 4
     dgates = np.zeros_like(acts)
+    grad_h = np.zeros((T if record else 0, B, H), acts.dtype)
     dh, dc = grad_hn.copy(), grad_cn.copy()
     for t in _order(T, reverse, backward=True):
         live = (lengths > t)[:, None]
@@ -134,6 +141,8 @@ def lstm_seq_bwd(acts, cprev, tanh_c, w_hh, grad_out, grad_hn, grad_cn, lengths,
         i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
         tc = tanh_c[t]
         gh = dh + grad_out[t]
+        if record:
+            grad_h[t] = np.where(live, gh, 0)
         dct = dc + gh * o * (1 - tc * tc)
         d = np.concatenate(
             [
@@ -148,7 +157,7 @@ def lstm_seq_bwd(acts, cprev, tanh_c, w_hh, grad_out, grad_hn, grad_cn, lengths,
         dgates[t] = d
         dh = np.where(live, d @ w_hh, dh)
         dc = np.where(live, dct * f, dc)
-    return dgates, dh, dc
+    return dgates, dh, dc, grad_h
 
 
 # ---- GRU ----
@@ -186,7 +195,7 @@ def gru_seq_fwd(xp, h0, w_hh, b_ih, b_hh, lengths, reverse):
     return out, h, acts, hprev, ghn
 
 
-def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse):
+def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, record):
     """Backward of ``gru_seq_fwd``::
 
         dh = grad_out_t + dh_t;  dn = dh (1 - z)(1 - n^2);  dz = dh (h_{t-1} - n) z(1-z)
@@ -194,11 +203,12 @@ def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse):
         dh_{t-1} = dgh W_hh + dh z
 
     Returns: (dgi (T, B, 3H) the gradient of gi, dghn (T, B, H) = dn r, the part of the
-    gradient of gh that differs from dgi, and dh0 (B, H)).
+    gradient of gh that differs from dgi, dh0 (B, H), grad_h as in ``rnn_seq_bwd``).
     """
     T, B, G = acts.shape
     H = G // 3
     dgi = np.zeros_like(acts)
+    grad_h = np.zeros((T if record else 0, B, H), acts.dtype)
     dghn = np.zeros((T, B, H), acts.dtype)
     dh = grad_hn.copy()
     for t in _order(T, reverse, backward=True):
@@ -206,6 +216,8 @@ def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse):
         a = acts[t]
         r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
         g = dh + grad_out[t]
+        if record:
+            grad_h[t] = np.where(live, g, 0)
         dn = g * (1 - z) * (1 - n * n)
         dz = g * (hprev[t] - n) * z * (1 - z)
         dr = dn * ghn[t] * r * (1 - r)
@@ -213,4 +225,4 @@ def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse):
         dhh = np.where(live, np.concatenate([dr, dz, dn * r], axis=1), 0)
         dgi[t], dghn[t] = di, dhh[:, 2 * H :]
         dh = np.where(live, dhh @ w_hh + g * z, dh)
-    return dgi, dghn, dh
+    return dgi, dghn, dh, grad_h

@@ -21,10 +21,46 @@ own last real step. Gradients agree with the per-step graph to round-off (tests 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .. import kernels as K
-from ..engine import Function
+from ..engine import STATE, Function
+
+
+class SequenceInfo(NamedTuple):
+    """What a whole-sequence node did, for graph pictures (``ctx.sequence``): the cell
+    (``"RNN"``, ``"LSTM"``, ``"GRU"``), the role of each positional input (``x``, ``h0``,
+    ``c0``, ``w_ih``, ``w_hh``, ``b_ih``, ``b_hh``), the inputs of the projection done once for
+    all steps and those read by every step, the sequence lengths and the direction."""
+
+    cell: str
+    inputs: tuple[str, ...]
+    projected: tuple[str, ...]
+    recurrent: tuple[str, ...]
+    lengths: np.ndarray
+    reverse: bool
+
+
+_ROLES = {
+    "RNN": ("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh"),
+    "LSTM": ("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh"),
+    "GRU": ("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh"),
+}
+
+
+def _describe(ctx, cell: str, lengths: np.ndarray, reverse: bool) -> None:
+    ctx.sequence = SequenceInfo(
+        cell, _ROLES[cell], ("x", "w_ih", "b_ih"), ("w_hh", "b_hh"), lengths, reverse
+    )
+
+
+def _record(ctx, grad_xp, grad_h) -> None:
+    """Inside ``tr.viz.record_grads()`` keep the gradients a picture of the steps shows: of the
+    projection (T, B, G) and of each step's hidden output (T, B, H)."""
+    if STATE.keep_grads:
+        ctx.grad_xp, ctx.grad_h = grad_xp, grad_h
 
 
 def _lengths(op: str, lengths, T: int, B: int) -> np.ndarray:
@@ -137,6 +173,7 @@ class RNNSequence(Function):
         bias = _bias(G, dt, b_ih, b_hh)
         out, h_n, hprev = K.rnn_seq_fwd(xp, h0, w_hh, bias, L, bool(reverse), relu)
         ctx.x_shape, ctx.opts = x.shape, (L, bool(reverse), relu)
+        _describe(ctx, "RNN", L, bool(reverse))
         ctx.save_for_backward(x2, out, hprev if ctx.needs_input_grad[3] else None, w_ih, w_hh)
         return out, h_n
 
@@ -145,7 +182,10 @@ class RNNSequence(Function):
         x2, out, hprev, w_ih, w_hh = ctx.saved_tensors
         L, reverse, relu = ctx.opts
         g_out, g_hn = _as(out.dtype, grad_out, grad_hn)
-        dpre, dh0 = K.rnn_seq_bwd(out, w_hh, g_out, g_hn, L, reverse, relu)
+        dpre, dh0, grad_h = K.rnn_seq_bwd(
+            out, w_hh, g_out, g_hn, L, reverse, relu, STATE.keep_grads
+        )
+        _record(ctx, dpre, grad_h)
         grads = _weight_grads(ctx, dpre, x2, w_ih, hprev, 0, 2, 3, 4, 5)
         return (grads.get(0), dh0, grads.get(2), grads.get(3), grads.get(4), grads.get(5))
 
@@ -183,6 +223,7 @@ class LSTMSequence(Function):
             xp, h0, c0, w_hh, bias, L, bool(reverse)
         )
         ctx.x_shape, ctx.opts = x.shape, (L, bool(reverse))
+        _describe(ctx, "LSTM", L, bool(reverse))
         keep_h = hprev if ctx.needs_input_grad[4] else None
         ctx.save_for_backward(x2, acts, keep_h, cprev, tanh_c, w_ih, w_hh)
         return out, h_n, c_n
@@ -192,7 +233,10 @@ class LSTMSequence(Function):
         x2, acts, hprev, cprev, tanh_c, w_ih, w_hh = ctx.saved_tensors
         L, reverse = ctx.opts
         g_out, g_hn, g_cn = _as(acts.dtype, grad_out, grad_hn, grad_cn)
-        dg, dh0, dc0 = K.lstm_seq_bwd(acts, cprev, tanh_c, w_hh, g_out, g_hn, g_cn, L, reverse)
+        dg, dh0, dc0, grad_h = K.lstm_seq_bwd(
+            acts, cprev, tanh_c, w_hh, g_out, g_hn, g_cn, L, reverse, STATE.keep_grads
+        )
+        _record(ctx, dg, grad_h)
         grads = _weight_grads(ctx, dg, x2, w_ih, hprev, 0, 3, 4, 5, 6)
         return (grads.get(0), dh0, dc0, grads.get(3), grads.get(4), grads.get(5), grads.get(6))
 
@@ -229,6 +273,7 @@ class GRUSequence(Function):
         bias_ih, bias_hh = _bias(G, dt, b_ih), _bias(G, dt, b_hh)
         out, h_n, acts, hprev, ghn = K.gru_seq_fwd(xp, h0, w_hh, bias_ih, bias_hh, L, bool(reverse))
         ctx.x_shape, ctx.opts = x.shape, (L, bool(reverse))
+        _describe(ctx, "GRU", L, bool(reverse))
         ctx.save_for_backward(x2, acts, ghn, hprev, w_ih, w_hh)
         return out, h_n
 
@@ -237,6 +282,9 @@ class GRUSequence(Function):
         x2, acts, ghn, hprev, w_ih, w_hh = ctx.saved_tensors
         L, reverse = ctx.opts
         g_out, g_hn = _as(acts.dtype, grad_out, grad_hn)
-        dgi, dghn, dh0 = K.gru_seq_bwd(acts, ghn, hprev, w_hh, g_out, g_hn, L, reverse)
+        dgi, dghn, dh0, grad_h = K.gru_seq_bwd(
+            acts, ghn, hprev, w_hh, g_out, g_hn, L, reverse, STATE.keep_grads
+        )
+        _record(ctx, dgi, grad_h)
         grads = _weight_grads(ctx, dgi, x2, w_ih, hprev, 0, 2, 3, 4, 5, dghn=dghn)
         return (grads.get(0), dh0, grads.get(2), grads.get(3), grads.get(4), grads.get(5))
