@@ -142,7 +142,7 @@ class HandLSTM(nn.Module):
         return tr.stack(inputs)
 
 
-def lstm_loss(fused: bool, steps: int = 5, layers: int = 2, seed: int = 0):
+def lstm_loss(fused: bool | str = True, steps: int = 5, layers: int = 2, seed: int = 0):
     tr.manual_seed(seed)
     lstm = nn.LSTM(3, 4, num_layers=layers, fused=fused)
     out, _ = lstm(tr.randn(steps, 2, 3))
@@ -195,14 +195,17 @@ def steps_entered(d: Dot, node: str) -> list[str]:
     return sorted(entered)
 
 
-@pytest.mark.parametrize("model", ["fused", "op-by-op", "hand-written"])
+MODELS = {"whole sequence": "sequence", "fused steps": "step", "op-by-op": False}
+
+
+@pytest.mark.parametrize("model", [*MODELS, "hand-written"])
 def test_unfolded_lstm_has_a_cluster_per_layer_and_step(model):
     if model == "hand-written":
         tr.manual_seed(0)
         lstm = HandLSTM(3, 4, 2)
         loss = (lstm(tr.randn(5, 2, 3)) ** 2).mean()
     else:
-        lstm, loss = lstm_loss(model == "fused")
+        lstm, loss = lstm_loss(MODELS[model])
     d = draw(loss)
     steps = d.step_clusters()
     assert sorted(steps) == sorted(f"cluster_lstm_l{k}_t{t}" for k in range(2) for t in range(5))
@@ -232,10 +235,11 @@ def test_hand_written_lstm_weights_have_one_edge_into_each_step():
         assert heads == [f"cluster_lstm_l{name[-1]}_t{t}" for t in range(5)]
 
 
-def test_fused_cell_is_one_node_per_step_with_named_outputs():
-    _, loss = lstm_loss(True)
+@pytest.mark.parametrize(("fused", "cell"), [("sequence", "LSTM cell"), ("step", "LSTMCellStep")])
+def test_fused_cell_is_one_node_per_step_with_named_outputs(fused, cell):
+    _, loss = lstm_loss(fused)
     d = draw(loss)
-    cells = d.find("LSTMCellStep")
+    cells = d.find(cell)
     assert len(cells) == 10
     assert {d.cluster_of[c] for c in cells} == set(d.step_clusters())
     tails = {e[2] for e in d.edges if e[0] in cells}
@@ -255,8 +259,10 @@ def test_same_graph_gives_the_same_dot_text():
     a = tr.viz.draw(lstm_loss(False)[1]).source
     b = tr.viz.draw(lstm_loss(False)[1]).source
     assert a == b
-    loss = lstm_loss(True)[1]
-    assert tr.viz.draw(loss, rolled=True).source == tr.viz.draw(loss, rolled=True).source
+    for fused in ("sequence", "step"):
+        loss = lstm_loss(fused)[1]
+        assert tr.viz.draw(loss, rolled=True).source == tr.viz.draw(loss, rolled=True).source
+        assert tr.viz.draw(loss).source == tr.viz.draw(lstm_loss(fused)[1]).source
 
 
 def test_slices_taken_before_the_scope_and_inputs_sit_in_their_step():
@@ -290,9 +296,10 @@ def test_parameters_without_module_and_named_tensors():
     assert d.label(mm) == "MatMul → y\\n(1, 2)\\n[3, 3]"
 
 
-def test_bidirectional_layer_runs_its_reverse_spine_backwards():
+@pytest.mark.parametrize("fused", ["sequence", "step"])
+def test_bidirectional_layer_runs_its_reverse_spine_backwards(fused):
     tr.manual_seed(0)
-    gru = nn.GRU(3, 4, bidirectional=True)
+    gru = nn.GRU(3, 4, bidirectional=True, fused=fused)
     out, _ = gru(tr.randn(4, 2, 3))
     loss = out.sum()
     with tr.viz.record_grads():
@@ -330,11 +337,12 @@ def test_the_picture_is_a_digraph_that_renders_itself():
         assert b"<svg" in pic.pipe(format="svg")
 
 
-def test_unfold_false_draws_no_clusters():
-    _, loss = lstm_loss(True)
+@pytest.mark.parametrize(("fused", "cell"), [("sequence", "LSTM cell"), ("step", "LSTMCellStep")])
+def test_unfold_false_draws_no_clusters(fused, cell):
+    _, loss = lstm_loss(fused)
     d = draw(loss, unfold=False)
     assert not d.clusters
-    assert len(d.find("LSTMCellStep")) == 10
+    assert len(d.find(cell)) == 10
 
 
 @pytest.mark.parametrize("model", ["op-by-op", "hand-written"])
@@ -417,10 +425,145 @@ def test_padded_batch_greys_the_steps_past_each_end():
     assert len(d.find("h0")) == len(d.find("c0")) == 1
 
 
+def test_whole_sequence_node_is_drawn_as_its_steps():
+    """One LSTMSequence node per layer becomes: the input projection (once, in the layer), one
+    LSTM cell per step reading it, the state of the step before and W_hh, and the Stack of the
+    steps' outputs; the node itself does not appear."""
+    lstm, loss = lstm_loss("sequence")
+    d = draw(loss)
+    assert "LSTMSequence" not in d.source
+    for k in range(2):
+        layer = f"cluster_lstm_l{k}"
+        steps = [f"{layer}_t{t}" for t in range(5)]
+        (proj,) = [n for n in d.find("input projection") if d.cluster_of[n] == layer]
+        assert d.label(proj).split("\\n")[1] == "(5, 2, 16)"
+        feeds = sorted(d.cluster_of[h] for _, h, _ in d.out_edges(proj))
+        assert feeds == steps
+        for name in (f"weight_ih_l{k}", f"bias_ih_l{k}"):
+            (w,) = d.find(name)
+            assert [h for _, h, _ in d.out_edges(w)] == [proj]
+        for name in (f"weight_hh_l{k}", f"bias_hh_l{k}"):  # read by every step
+            (w,) = d.find(name)
+            assert sorted(d.cluster_of[h] for _, h, _ in d.out_edges(w)) == steps
+        cells = sorted(
+            (n for n in d.find("LSTM cell") if d.cluster_of[n].startswith(layer)),
+            key=lambda n: d.cluster_of[n],
+        )
+        assert [d.cluster_of[c] for c in cells] == steps
+        assert all(d.label(c).split("\\n")[1] == "2 × (2, 4)" for c in cells)
+        (stack,) = [n for n in d.find("Stack") if d.cluster_of[n] == layer]
+        into = [(t, a) for t, h, a in d.visible_edges() if h == stack]
+        assert sorted(t for t, _ in into) == sorted(cells)
+        assert all("taillabel=h" in a for _, a in into)
+        # the initial states sit in the first step and enter its cell
+        for name in ("h0", "c0"):
+            (s0,) = [n for n in d.find(name) if d.cluster_of[n] == steps[0]]
+            assert [h for _, h, _ in d.out_edges(s0)] == [cells[0]]
+    (stack0,) = [n for n in d.find("Stack") if d.cluster_of[n] == "cluster_lstm_l0"]
+    (proj1,) = [n for n in d.find("input projection") if d.cluster_of[n] == "cluster_lstm_l1"]
+    assert [h for _, h, _ in d.out_edges(stack0)] == [proj1]  # layer 1 reads layer 0's outputs
+
+
+def test_whole_sequence_reverse_direction_and_final_state():
+    """The reverse direction's spine runs from t=T-1 down to 0, and h_n leaves the cell of
+    t=0, the last step it ran."""
+    tr.manual_seed(0)
+    rnn = nn.RNN(3, 4, bidirectional=True, fused="sequence")
+    _, h_n = rnn(tr.randn(4, 2, 3))
+    d = draw(h_n.sum())
+    cells = {d.cluster_of[n]: n for n in d.find("RNN cell")}
+    assert len(cells) == 8
+    spine = {
+        (d.cluster_of[a], d.cluster_of[b])
+        for a, b, attrs in d.visible_edges()
+        if "penwidth=2.2" in attrs
+    }
+    assert spine == {(f"cluster_rnn_l0_t{t}", f"cluster_rnn_l0_t{t + 1}") for t in range(3)} | {
+        (f"cluster_rnn_l0_reverse_t{t + 1}", f"cluster_rnn_l0_reverse_t{t}") for t in range(3)
+    }
+    (stack_hn,) = [n for n in d.find("Stack") if d.cluster_of[n] is None]  # h_n of both
+    tails = sorted(d.cluster_of[t] for t, h, _ in d.visible_edges() if h == stack_hn)
+    assert tails == ["cluster_rnn_l0_reverse_t0", "cluster_rnn_l0_t3"]
+
+
+def test_whole_sequence_padded_batch_greys_the_steps_past_each_end():
+    tr.manual_seed(0)
+    lstm = nn.LSTM(3, 4, fused="sequence")
+    out, (h_n, _) = lstm(tr.randn(5, 2, 3), lengths=[3, 2])
+    d = draw(out.sum())
+    labels = {c: d.clusters[c][0] for c in d.step_clusters()}
+    assert labels["cluster_lstm_l0_t1"] == "lstm.l0 · t=1"
+    assert labels["cluster_lstm_l0_t2"] == "lstm.l0 · t=2 (1/2 sequences ended)"
+    for t in (3, 4):
+        assert labels[f"cluster_lstm_l0_t{t}"] == f"lstm.l0 · t={t} (padding)"
+        (zero,) = [n for n, c in d.cluster_of.items() if c == f"cluster_lstm_l0_t{t}"]
+        assert d.label(zero).startswith("zeros") and 'fontcolor="#999999"' in d.nodes[zero]
+    cells = {d.cluster_of[n]: n for n in d.find("LSTM cell")}
+    assert sorted(cells) == [f"cluster_lstm_l0_t{t}" for t in range(3)]
+    assert not any("#999999" in d.nodes[c] for c in cells.values())
+    # h_n leaves the last step that ran (t=2) for the stacked final states, outside the layer
+    rolled = draw(out.sum(), rolled=True)
+    assert sorted(label for label, _ in rolled.clusters.values()) == [
+        "lstm.l0 cell · ×2 steps (t=3…4) (padding)",
+        "lstm.l0 cell · ×3 steps (t=0…2), 1 with ended sequences",
+    ]
+    d = draw(h_n.sum())
+    (h_n_stack,) = d.find("Stack")
+    (edge,) = [(d.cluster_of[t], a) for t, h, a in d.visible_edges() if h == h_n_stack]
+    assert edge == ("cluster_lstm_l0_t2", "taillabel=h")
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_whole_sequence_step_gradients_equal_the_step_by_step_ones(kind):
+    """‖∂L/∂h_t‖ on each step of a whole-sequence node (computed in its backward) is the
+    number the step-by-step graph gives, in both directions and with padded sequences."""
+    tr.manual_seed(7)
+    layer = getattr(nn, kind)(3, 4, num_layers=2, bidirectional=True).double()
+    x = tr.randn(6, 3, 3).double()
+    w = tr.randn(6, 3, 8).double()
+    norms = {}
+    for fused in ("sequence", "step"):
+        layer.fused = fused
+        out, h_n = layer(x, lengths=[6, 2, 4])
+        h_n = h_n[0] if isinstance(h_n, tuple) else h_n
+        loss = (out * w).sum() + (h_n**2).sum()
+        with tr.viz.record_grads():
+            loss.backward()
+        d = draw(loss, grads=True)
+        norms[fused] = {
+            c: label.split("‖∂L/∂h_t‖ = ")[1]
+            for c, (label, _) in d.clusters.items()
+            if "‖∂L/∂h_t‖ = " in label
+        }
+    assert len(norms["sequence"]) == 4 * 6
+    assert norms["sequence"].keys() == norms["step"].keys()
+    for c, text in norms["step"].items():
+        if text == "—":  # a padding step has no state
+            assert norms["sequence"][c] == "—"
+        else:
+            assert float(norms["sequence"][c]) == pytest.approx(float(text), rel=6e-3), c
+
+
+def test_collapsed_whole_sequence_layer_draws_projection_and_outputs_apart():
+    lstm, loss = lstm_loss("sequence")
+    d = draw(loss, collapse=True)
+    for k in range(2):
+        assert d.label(f"p{k}") == f"lstm.l{k} · all steps\\ninput projection"
+        assert d.label(f"q{k}") == f"lstm.l{k} · all steps\\nStack"
+        assert all(d.label(f"c{k}_{t}").split("\\n")[2] == "LSTM cell" for t in range(5))
+        assert sorted(h for t, h, _ in d.visible_edges() if t == f"p{k}") == [
+            f"c{k}_{t}" for t in range(5)
+        ]
+        assert sorted(t for t, h, _ in d.visible_edges() if h == f"q{k}") == [
+            f"c{k}_{t}" for t in range(5)
+        ]
+    assert ("q0", "p1", "") in d.edges
+
+
 # ---------------------------------------------------------------- rolled view
 
 
-@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("fused", ["sequence", "step", False])
 def test_rolled_lstm_folds_each_layer_into_one_cell(fused):
     lstm, loss = lstm_loss(fused)
     d = draw(loss, rolled=True)
@@ -437,7 +580,7 @@ def test_rolled_lstm_folds_each_layer_into_one_cell(fused):
         (node,) = d.find(name)
         assert len(d.out_edges(node)) == 1
     # each op of the cell is drawn once, standing for all five steps
-    cell_ops = "LSTMCellStep" if fused else "Sigmoid"
+    cell_ops = {"sequence": "LSTM cell", "step": "LSTMCellStep", False: "Sigmoid"}[fused]
     assert len(d.find(cell_ops)) == (2 if fused else 6)
     assert len(d.nodes) < len(draw(loss).nodes)
 
@@ -527,7 +670,7 @@ def test_lstm_step_label_is_the_gradient_wrt_h_not_c():
 
 
 def test_fused_lstm_step_label_uses_the_h_output():
-    lstm, loss = lstm_loss(True, steps=3, layers=1)
+    lstm, loss = lstm_loss("step", steps=3, layers=1)
     with tr.viz.record_grads():
         loss.backward()
     d = tr.viz.draw(loss, grads=True)
@@ -588,14 +731,15 @@ def test_record_grads_restores_the_flag():
     assert STATE.keep_grads is False
 
 
-def test_rolled_view_with_gradients_labels_the_range_over_steps():
-    _, loss = lstm_loss(True, steps=4, layers=1)
+@pytest.mark.parametrize(("fused", "cell"), [("sequence", "LSTM cell"), ("step", "LSTMCellStep")])
+def test_rolled_view_with_gradients_labels_the_range_over_steps(fused, cell):
+    _, loss = lstm_loss(fused, steps=4, layers=1)
     with tr.viz.record_grads():
         loss.backward()
     d = draw(loss, rolled=True, grads=True)
     label = d.clusters["cluster_lstm_l0_cell"][0]
     assert "‖∂L/∂h_t‖" in label and "(t=0)" in label and "(t=3)" in label
-    (cell,) = d.find("LSTMCellStep")
+    (cell,) = d.find(cell)
     assert "‖g‖" in d.label(cell) and "…" in d.label(cell)
 
 

@@ -18,7 +18,11 @@ Conventions read from the graph (nothing else is needed from the code that built
 - a scope element ``pad`` marks a step past the end of every sequence of the batch (drawn
   greyed out), ``pad=k/B`` a step at which ``k`` of the ``B`` sequences have ended;
 - parameters are named after the attribute path in the outermost live ``nn.Module`` that
-  holds them (keep the model alive while drawing), other tensors by their ``.name``.
+  holds them (keep the model alive while drawing), other tensors by their ``.name``;
+- a whole-sequence node (the fast path of ``nn.RNN/LSTM/GRU``: one node per layer and
+  direction, which describes itself in ``ctx.sequence``) is drawn as its steps: the input
+  projection, one ``LSTM cell`` (``RNN cell``, ``GRU cell``) per step in ``<layer>.t<k>``, and
+  the stacked outputs; see ``tinyrnn.viz.sequence``.
 
 >>> import tinyrnn as tr
 >>> w = tr.nn.Parameter(tr.ones(3, 3))
@@ -50,6 +54,7 @@ from .picture import Emitter
 from .plan import Plan
 from .renderer import FORMATS, Picture, find_renderer, point_graphviz_at, write
 from .rolled import Descriptors, Runs
+from .sequence import expand
 from .unfold import StepKey, Steps
 
 __all__ = ["Picture", "draw", "find_renderer", "record_grads", "render"]
@@ -208,7 +213,7 @@ def _draw(
     max_nodes: int,
     rankdir: str,
 ) -> graphviz.Digraph:
-    g = extract(root, parameter_names())
+    g = expand(extract(root, parameter_names()))
     steps = Steps(g) if (unfold or rolled) else None
     if steps is not None and not steps.any:
         steps = None

@@ -87,7 +87,9 @@ def state_outputs(
 
     The state of step ``t`` is what flows into another step of the same layer; when the hidden
     output is also read outside the layer (the layer's output sequence), only that part is kept
-    (``h`` rather than ``(h, c)``). A layer's last step has no later step: its state is found
+    (``h`` rather than ``(h, c)``); at a step where some sequences have ended, the hidden output
+    before masking (so the norm covers the sequences still running, as a whole-sequence node's
+    ``grad_h`` does). A layer's last step has no later step: its state is found
     at the position the previous step's state had (same structural descriptor and output).
     """
     of = steps.of
@@ -110,7 +112,8 @@ def state_outputs(
             key = (li, t)
             s = flows.get(key)
             if s:
-                both = s & outside.get(key, set())
+                leaves = outside.get(key, set())
+                both = (s & leaves) or _masked_source(g, of, key, s, leaves)
                 chosen = _hidden_part(g, steps, key, sorted(both or s))
             else:
                 chosen = []
@@ -123,6 +126,28 @@ def state_outputs(
             result[key] = chosen
             prev = chosen
     return result
+
+
+def _masked_source(
+    g: Graph,
+    of: list[StepKey | None],
+    key: StepKey,
+    flows: set[tuple[int, int]],
+    leaves: set[tuple[int, int]],
+) -> set[tuple[int, int]]:
+    """At a step where some sequences have ended, the state passed on (``where(mask, new,
+    old)``) and the output (``where(mask, new, 0)``) are different ops; the hidden output is
+    the ``new`` both of them read."""
+
+    def sources(outs: set[tuple[int, int]]) -> set[tuple[int, int]]:
+        return {
+            (src, o)
+            for nid, _ in outs
+            for src, o, _ in g.nodes[nid].inputs
+            if of[src] == key and g.nodes[src].kind == OP
+        }
+
+    return sources(flows) & sources(leaves)
 
 
 def _hidden_part(

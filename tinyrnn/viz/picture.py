@@ -129,14 +129,17 @@ class Emitter:
         attrs = dict(S.NODE_STYLE["cell"])
         r = plan.runs.run_of.get(u.step) if plan.runs is not None else None
         ops = [m for m in u.members if self.g.nodes[m].kind == OP]
-        fused = sorted({self.g.nodes[m].name for m in ops if self.g.nodes[m].name.endswith("Step")})
+        fused = sorted({self.g.nodes[m].name for m in ops if _is_cell(self.g.nodes[m].name)})
         lines = [S.esc(steps.layers[li])]
         if r is not None:
             lines.append(f"t={r[1]}…{r[2]}  (×{r[3]})")
         else:
             lines.append(f"t={t}")
         per_step = len(ops) // (r[3] if r else 1)
-        lines.append(f"{per_step} ops" + (f" ({', '.join(fused)})" if fused else ""))
+        if per_step == 1 and fused:
+            lines.append(fused[0])
+        else:
+            lines.append(f"{per_step} ops" + (f" ({', '.join(fused)})" if fused else ""))
         pad = steps.pad.get(u.step)
         if pad is not None:
             lines.append("padding" if pad[0] >= pad[1] else f"{pad[0]}/{pad[1]} ended")
@@ -450,6 +453,12 @@ class Emitter:
         if r is not None:
             label = f"{S.esc(steps.layers[k[0]])} cell · ×{r[3]} steps (t={r[1]}…{r[2]})"
             attrs = dict(S.CELL_CLUSTER)
+            pads = [steps.pad.get((k[0], t)) for t in range(r[1], r[2] + 1)]
+            if all(p is not None and p[0] >= p[1] for p in pads):
+                label += " (padding)"
+                attrs = dict(S.PAD_CLUSTER, fontcolor="#888888")
+            elif any(pads):
+                label += f", {sum(p is not None for p in pads)} with ended sequences"
             if self.grads:
                 vals = [self.state_norm.get((k[0], t), math.nan) for t in range(r[1], r[2] + 1)]
                 vals = [v for v in vals if math.isfinite(v)]
@@ -469,6 +478,12 @@ class Emitter:
         if self.grads:
             label += f"{NL}‖∂L/∂h_t‖ = {describe(self.state_norm.get(k, math.nan))}"
         return label, attrs
+
+
+def _is_cell(name: str) -> bool:
+    """A fused cell op: one step's gates and update in one node (``LSTMCellStep``, or the
+    ``LSTM cell`` drawn for each step of a whole-sequence node)."""
+    return name.endswith(("Step", " cell"))
 
 
 def _is_number(v: Any) -> bool:

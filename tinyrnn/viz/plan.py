@@ -2,7 +2,8 @@
 
 A *unit* is one drawn node. Every graph node maps to one unit: itself (``n<id>``), the
 representative op of a folded run (rolled view), its step's cell (``c<layer>_<t>``, collapsed
-view), its layer's shared weights or layer-wide ops (``w<layer>``, ``p<layer>``, collapsed
+view), its layer's shared weights or layer-wide ops (``w<layer>``; ``p<layer>`` for those
+that prepare the steps' inputs, ``q<layer>`` for those that read the steps' results; collapsed
 view) or a summary node standing for parts left out (``more<layer>``, ``more``). Edges are
 the graph's edges mapped onto units and de-duplicated, so a weight read by every step of a
 folded cell is one edge, and each step of an unfolded layer gets exactly one edge from it.
@@ -66,6 +67,7 @@ class Plan:
         run_of = runs.run_of if runs is not None else {}
         self.steps_layer_of = steps.layer_of if steps is not None else {}
         self.weight_layer = self._weight_layers() if steps is not None else {}
+        after = self._after_steps() if collapse and steps is not None else set()
         unit_of: list[str] = [""] * n
         units: dict[str, Unit] = {}
         for nid in range(n):
@@ -78,7 +80,7 @@ class Plan:
             elif collapse and nid in self.weight_layer and g.nodes[nid].obj.requires_grad:
                 key = f"w{self.weight_layer[nid]}"
             elif collapse and nid in self.steps_layer_of:
-                key = f"p{self.steps_layer_of[nid]}"
+                key = f"{'q' if nid in after else 'p'}{self.steps_layer_of[nid]}"
             else:
                 key = f"n{rep[nid]}"
             unit_of[nid] = key
@@ -107,11 +109,31 @@ class Plan:
                 out[n.nid] = layers.pop()
         return out
 
+    def _after_steps(self) -> set[int]:
+        """Layer-wide ops that read what the layer's steps computed (stacking the outputs), as
+        opposed to those that prepare the steps' inputs (the input projection): the collapsed
+        view draws the two groups as two nodes, before and after the cells."""
+        g, of, layer_of = self.g, self.of, self.steps_layer_of
+        after: set[int] = set()
+        for n in g.nodes:
+            li = layer_of.get(n.nid)
+            if li is None:
+                continue
+            for src, _, _ in n.inputs:
+                k = of[src]
+                if k is None and src in after and layer_of.get(src) == li:
+                    after.add(n.nid)
+                    break
+                if k is not None and k[0] == li and g.nodes[src].kind == OP:
+                    after.add(n.nid)
+                    break
+        return after
+
     def _make_unit(self, key: str, nid: int) -> Unit:
         g, of = self.g, self.of
         if key.startswith("w"):
             return Unit(key, "weights", self.layer_cluster(self.weight_layer[nid]), None)
-        if key.startswith("p"):
+        if key.startswith(("p", "q")):
             return Unit(key, "layerwide", self.layer_cluster(self.steps_layer_of[nid]), None)
         if key.startswith("more"):
             li = int(key[4:]) if len(key) > 4 else None

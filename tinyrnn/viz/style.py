@@ -76,7 +76,7 @@ SCALAR_OP_NAMES = {
 }
 
 # Output names of multi-output built-in ops, for edge labels.
-OUTPUT_NAMES = {"LSTMCellStep": ("h", "c")}
+OUTPUT_NAMES = {"LSTMCellStep": ("h", "c"), "LSTM cell": ("h", "c")}
 
 # viridis at 9 evenly spaced points (matplotlib's table), for log-scale gradient colours
 _VIRIDIS = [
