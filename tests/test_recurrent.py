@@ -31,6 +31,20 @@ def scopes_of(*roots):
     return found
 
 
+def contexts(*roots):
+    """Every op context behind ``roots`` (iterative walk)."""
+    seen, found = set(), []
+    stack = [r.grad_fn for r in roots if r.grad_fn is not None]
+    while stack:
+        ctx = stack.pop()
+        if id(ctx) in seen:
+            continue
+        seen.add(id(ctx))
+        found.append(ctx)
+        stack.extend(p._ctx for p in ctx.parents if getattr(p, "_ctx", None) is not None)
+    return found
+
+
 def weighted_loss(rng, *tensors):
     """<u, t> summed over tensors, with random weights u (never a plain sum)."""
     loss = tr.tensor(0.0, dtype=tr.float64)
@@ -187,12 +201,27 @@ def test_recurrent_reverse_batch_first_and_unbatched():
 def test_steps_are_scoped_by_layer_and_time():
     tr.manual_seed(4)
     x = tr.randn(3, 2, 4, requires_grad=True)
-    out, (h, c) = nn.LSTM(4, 5, num_layers=2, bidirectional=True)(x)
+    lstm = nn.LSTM(4, 5, num_layers=2, bidirectional=True, fused="step")
+    out, (h, c) = lstm(x)
     found = {s for s in scopes_of(out, h, c) if s}
     layers = [f"lstm.l{k}{d}" for k in range(2) for d in ("", "_reverse")]
     steps = {(f"{layer}.t{t}",) for layer in layers for t in range(3)}
     # each layer's input projection is one product for all steps, outside the step scopes
     assert found == steps | {(layer,) for layer in layers}
+    # by default each layer and direction is one whole-sequence node in the layer's scope,
+    # which describes its steps (pictures draw them from that)
+    lstm.fused = True
+    out, (h, c) = lstm(x)
+    assert {s for s in scopes_of(out, h, c) if s} == {(layer,) for layer in layers}
+    nodes = sorted((ctx.scope, ctx) for ctx in contexts(out) if ctx.name == "LSTMSequence")
+    assert [scope for scope, _ in nodes] == sorted((layer,) for layer in layers)
+    for (scope,), ctx in nodes:
+        info = ctx.sequence
+        assert (info.cell, info.reverse, info.lengths.tolist()) == (
+            "LSTM",
+            scope.endswith("_reverse"),
+            [3, 3],
+        )
     out, _ = nn.Recurrent(MGU(4, 3), name="enc")(x)
     assert {s for s in scopes_of(out) if s} == {("enc.t0",), ("enc.t1",), ("enc.t2",)}
     with tr.scope("model"):
@@ -216,21 +245,13 @@ def test_anomaly_report_names_the_time_step():
             rec(x, tr.ones(1, 2))
 
 
-def test_fused_layer_has_one_cell_node_per_step():
+def test_fused_layer_has_one_node_per_sequence_or_one_cell_node_per_step():
     x = tr.randn(4, 1, 3)
-    for fused, count in ((True, 4), (False, 0)):
-        out, _ = nn.LSTM(3, 2, fused=fused)(x)
-        names = []
-        stack, seen = [out.grad_fn], set()
-        while stack:
-            ctx = stack.pop()
-            if id(ctx) not in seen:
-                seen.add(id(ctx))
-                names.append(ctx.name)
-                stack.extend(p._ctx for p in ctx.parents if p._ctx is not None)
-        assert names.count("LSTMCellStep") == count
-        if not fused:
-            assert names.count("Sigmoid") == 3 * 4
+    for fused, whole, cells in ((True, 1, 0), ("sequence", 1, 0), ("step", 0, 4), (False, 0, 0)):
+        names = [ctx.name for ctx in contexts(nn.LSTM(3, 2, fused=fused)(x)[0])]
+        assert names.count("LSTMSequence") == whole
+        assert names.count("LSTMCellStep") == cells
+        assert names.count("Sigmoid") == (3 * 4 if fused is False else 0)
 
 
 # ---- BPTT agrees with a hand-written NumPy reference ----

@@ -7,8 +7,10 @@ ordinary backward over the unrolled graph; nothing in this file computes a gradi
 
 ``RNN/LSTM/GRU`` stack such loops like PyTorch's layers: same arguments, parameter names
 (``weight_ih_l0``, ..., ``_reverse``), shapes, gate order and init, so a PyTorch ``state_dict``
-loads unchanged. Each direction of each layer runs through ``_RNNBase._run_direction``, the one
-place where a whole-sequence kernel can replace the per-step loop.
+loads unchanged. Each direction of each layer runs through ``_RNNBase._run_direction``: by
+default as ONE whole-sequence node (``ops.sequence``, whose kernels run the time loop and its
+backward; ``tr.viz`` still draws it step by step), or through ``unroll`` with
+``fused="step"``/``False`` and whenever ``stepcheck`` needs every step in the graph.
 """
 
 from __future__ import annotations
@@ -466,15 +468,16 @@ class _RNNBase(Module):
         reverse: bool,
     ) -> tuple[Tensor, Any]:
         """One direction of one layer over the whole sequence: x (T, B, I) -> outputs
-        (T, B, H) and the final state. This is the per-step unroll; a whole-sequence kernel
-        can take its place here.
+        (T, B, H) and the final state.
 
-        The input projection x_t W_ih^T + b_ih does not depend on the state, so it is one
-        product for all steps (in scope ``name``), and W_hh is transposed once; each step then
-        adds the recurrent part and applies the gates. Under ``stepcheck`` every step computes
-        everything from the parameters instead, so that each step's copy of them can be
-        swapped in."""
-        if self.fused == "sequence" and STEP_PROBE.get() is None:
+        ``fused=True`` (the default) or ``"sequence"``: one whole-sequence node
+        (``_run_sequence``). Otherwise the per-step unroll: the input projection
+        x_t W_ih^T + b_ih does not depend on the state, so it is one product for all steps (in
+        scope ``name``), and W_hh is transposed once; each step then adds the recurrent part and
+        applies the gates (in one fused node per step, or op by op with ``fused=False``). Under
+        ``stepcheck`` the per-step path runs whatever ``fused`` says, and every step computes
+        everything from the parameters, so that each step's copy of them can be swapped in."""
+        if self.fused in (True, "sequence") and STEP_PROBE.get() is None:
             return self._run_sequence(index, name, x, state, lengths, reverse)
         masks = step_masks(lengths, x.shape[0])
         if STEP_PROBE.get() is not None:
@@ -503,7 +506,8 @@ class _RNNBase(Module):
     ) -> tuple[Tensor, Any]:
         """One direction of one layer as ONE graph node (``ops.sequence``): the time loop runs in
         one compiled kernel call forward and one backward, with the numbers of the per-step path.
-        The node is in scope ``name`` (there are no per-step scopes to draw)."""
+        The node is in scope ``name``; it describes its steps (``ctx.sequence``) so that
+        ``tr.viz`` draws one cell per step, in scopes ``f"{name}.t{t}"``."""
         w_ih, w_hh, b_ih, b_hh = self._weights(index)
         opts = {"lengths": lengths, "reverse": reverse}
         with scope(name):
@@ -602,9 +606,10 @@ class RNN(_RNNBase):
         batch_first: input and output are (B, T, feature) instead of (T, B, feature).
         dropout: dropout probability on each layer's output except the last, when training.
         bidirectional: D = 2 directions per layer, outputs concatenated on the last dimension.
-        fused: ``"sequence"`` runs each layer and direction as one node for the whole sequence
-            (``ops.sequence``, fastest); otherwise one node per op and step (an RNN step has no
-            gates to fuse).
+        fused: ``True`` (the default) or ``"sequence"``: each layer and direction runs as one
+            node for the whole sequence (``ops.sequence``, fastest; pictures still show one
+            cell per step); ``"step"`` or ``False``: one node per op and step (an RNN step has
+            no gates to fuse).
 
     Parameters (PyTorch's names, shapes and U(-1/sqrt(H), 1/sqrt(H)) init): ``weight_ih_l{k}``
     (H, I for k = 0 else D*H), ``weight_hh_l{k}`` (H, H), ``bias_ih_l{k}`` and
@@ -615,8 +620,9 @@ class RNN(_RNNBase):
     (T, I) for one unbatched sequence; ``hx`` ``h_0`` (L*D, B, H), zeros when omitted; ``lengths``
     one int per batch item, in any order: outputs past a sequence's end are zero and its final
     state is the state after its last real step. ``output`` (T, B, D*H); h_n (L*D, B, H).
-    Step t of layer k runs in ``tr.scope(f"rnn.l{k}.t{t}")`` (``rnn.l{k}_reverse.t{t}``
-    for the backward direction).
+    Layer k runs in ``tr.scope(f"rnn.l{k}")`` (``rnn.l{k}_reverse``), step t of it in
+    ``tr.scope(f"rnn.l{k}.t{t}")`` on the per-step paths; pictures name the steps so on
+    every path.
 
     >>> import tinyrnn as tr
     >>> rnn = tr.nn.RNN(3, 5, num_layers=2)
@@ -662,9 +668,10 @@ class LSTM(_RNNBase):
         batch_first: input and output are (B, T, feature) instead of (T, B, feature).
         dropout: dropout probability on each layer's output except the last, when training.
         bidirectional: D = 2 directions per layer, outputs concatenated on the last dimension.
-        fused: ``True``/``"step"``: one fused node per step for the gates and the cell update
-            (the default; graph pictures show every step); ``"sequence"``: one node per layer
-            and direction for the whole sequence (``ops.sequence``, fastest); ``False``: op by op.
+        fused: ``True`` (the default) or ``"sequence"``: one node per layer and direction for
+            the whole sequence (``ops.sequence``, fastest; pictures still show one cell per
+            step); ``"step"``: one fused node per step for the gates and the cell update;
+            ``False``: op by op, every gate in the graph.
 
     Parameters (PyTorch's names, shapes and U(-1/sqrt(H), 1/sqrt(H)) init): ``weight_ih_l{k}``
     (4H, I for k = 0 else D*H), ``weight_hh_l{k}`` (4H, H), ``bias_ih_l{k}`` and
@@ -675,8 +682,9 @@ class LSTM(_RNNBase):
     (T, B, I), or (T, I) for one unbatched sequence; ``hx`` ``(h_0, c_0)``, each (L*D, B, H),
     zeros when omitted; ``lengths`` one int per batch item, in any order: outputs past a
     sequence's end are zero and its final state is the state after its last real step.
-    ``output`` (T, B, D*H); (h_n, c_n) (L*D, B, H). Step t of layer k runs in
-    ``tr.scope(f"lstm.l{k}.t{t}")`` (``lstm.l{k}_reverse.t{t}`` for the backward direction).
+    ``output`` (T, B, D*H); (h_n, c_n) (L*D, B, H). Layer k runs in ``tr.scope(f"lstm.l{k}")``
+    (``lstm.l{k}_reverse``), step t of it in ``tr.scope(f"lstm.l{k}.t{t}")`` on the per-step
+    paths; pictures name the steps so on every path.
 
     >>> import tinyrnn as tr
     >>> lstm = tr.nn.LSTM(3, 5, batch_first=True, bidirectional=True)
@@ -707,9 +715,10 @@ class GRU(_RNNBase):
         batch_first: input and output are (B, T, feature) instead of (T, B, feature).
         dropout: dropout probability on each layer's output except the last, when training.
         bidirectional: D = 2 directions per layer, outputs concatenated on the last dimension.
-        fused: ``True``/``"step"``: one fused node per step for the gates and the update (the
-            default; graph pictures show every step); ``"sequence"``: one node per layer and
-            direction for the whole sequence (``ops.sequence``, fastest); ``False``: op by op.
+        fused: ``True`` (the default) or ``"sequence"``: one node per layer and direction for
+            the whole sequence (``ops.sequence``, fastest; pictures still show one cell per
+            step); ``"step"``: one fused node per step for the gates and the update; ``False``:
+            op by op, every gate in the graph.
 
     Parameters (PyTorch's names, shapes and U(-1/sqrt(H), 1/sqrt(H)) init): ``weight_ih_l{k}``
     (3H, I for k = 0 else D*H), ``weight_hh_l{k}`` (3H, H), ``bias_ih_l{k}`` and
@@ -720,8 +729,9 @@ class GRU(_RNNBase):
     (T, I) for one unbatched sequence; ``hx`` ``h_0`` (L*D, B, H), zeros when omitted; ``lengths``
     one int per batch item, in any order: outputs past a sequence's end are zero and its final
     state is the state after its last real step. ``output`` (T, B, D*H); h_n (L*D, B, H).
-    Step t of layer k runs in ``tr.scope(f"gru.l{k}.t{t}")`` (``gru.l{k}_reverse.t{t}``
-    for the backward direction).
+    Layer k runs in ``tr.scope(f"gru.l{k}")`` (``gru.l{k}_reverse``), step t of it in
+    ``tr.scope(f"gru.l{k}.t{t}")`` on the per-step paths; pictures name the steps so on
+    every path.
 
     >>> import tinyrnn as tr
     >>> gru = tr.nn.GRU(3, 5)
