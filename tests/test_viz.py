@@ -235,7 +235,9 @@ def test_hand_written_lstm_weights_have_one_edge_into_each_step():
         assert heads == [f"cluster_lstm_l{name[-1]}_t{t}" for t in range(5)]
 
 
-@pytest.mark.parametrize(("fused", "cell"), [("sequence", "LSTM cell"), ("step", "LSTMCellStep")])
+@pytest.mark.parametrize(
+    ("fused", "cell"), [(True, "LSTM cell"), ("sequence", "LSTM cell"), ("step", "LSTMCellStep")]
+)
 def test_fused_cell_is_one_node_per_step_with_named_outputs(fused, cell):
     _, loss = lstm_loss(fused)
     d = draw(loss)
