@@ -8,8 +8,8 @@ A step is: forward over the whole sequence, an MSE loss against a fixed random t
 - M = (32, 64, 64, 128): mixed;
 - L = (64, 128, 256, 512): BLAS-bound (slow: seconds per step for op by op).
 
-Implementations: ``tinyrnn fused`` (the default layers: one fused node per step for the LSTM and
-GRU gates), ``tinyrnn op-by-op`` (``fused=False``: every gate its own node), and PyTorch's
+Implementations: ``tinyrnn fused`` (the default layers: one whole-sequence node per layer and
+direction), ``tinyrnn op-by-op`` (``fused=False``: every gate its own node), and PyTorch's
 ``nn.RNN/LSTM/GRU`` when torch is installed. Everything runs in this process with one thread
 (BLAS, OpenMP and torch), so the comparison is per core. Times are the median (and the minimum)
 over the timed steps after warm-up; the ratio columns divide by PyTorch's median.

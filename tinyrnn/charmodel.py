@@ -428,19 +428,19 @@ def unrolled_loss(model: CharModel, text: str, steps: int, gates: bool = False) 
     """The loss graph of the model over the first ``steps + 1`` characters of ``text``: the
     graph that ``tinyrnn render`` and the demo draw, one node group per time step.
 
-    The recurrent layer is run step by step for the picture (``fused="step"``: one fused cell
-    node per step), or with every gate op visible when ``gates`` is True (``fused=False``),
-    whatever mode it trains in; the mode is restored afterwards.
+    The recurrent layer runs as it trains (its whole-sequence node is drawn as one cell per
+    step), or with every gate op visible when ``gates`` is True (``fused=False``); the mode is
+    restored afterwards.
     """
     ids = model.encode(text[: steps + 1])
     if len(ids) < steps + 1:
         raise CharModelError(f"need {steps + 1} characters to unroll {steps} steps")
     inputs = tensor(ids[:-1][:, None])
     inputs.name = "chars"
-    layers = [m for m in model.modules() if hasattr(m, "fused")]
+    layers = [m for m in model.modules() if hasattr(m, "fused")] if gates else []
     saved = [m.fused for m in layers]
     for m in layers:
-        m.fused = False if gates else "step"
+        m.fused = False
     try:
         logits, _ = model(inputs)
     finally:

@@ -3,8 +3,10 @@
 A cell maps ``(x_t, state_{t-1})`` to ``state_t`` and knows nothing about time: running it over a
 sequence is ``nn.Recurrent``'s job, and backpropagation through time is what the engine does on
 the unrolled graph. The step functions (``rnn_step``, ``lstm_step``, ``gru_step``) are the math;
-the cell classes hold the parameters and check shapes, and the sequence layers
-(``nn.RNN/LSTM/GRU``) call the same step functions with their own parameters.
+the cell classes hold the parameters and check shapes. The sequence layers (``nn.RNN/LSTM/GRU``)
+run a whole sequence as one node by default (``ops.sequence``, the same numbers) and call these
+step functions with their own parameters when asked for a per-step graph (``fused="step"`` or
+``fused=False``).
 
 ``fused=True`` (the default) does the gate non-linearities and the state update of an LSTM or GRU
 step in one node (``ops.fused.LSTMCellStep`` / ``GRUCellStep``, Numba kernels forward and
