@@ -38,22 +38,34 @@ def seq_backend(request):
 
 def _kernel_run(K, cell, arrays, lengths, reverse, record=True):
     """Forward then backward of one kernel pair; every array both produce, in a list. The
-    forward kernels of LSTM and GRU write the activated gates over xp, so each run gets a copy."""
+    forward kernels of LSTM and GRU write the activated gates over xp, so each run gets a copy;
+    the arrays a kernel fills start as NaN, so anything left unwritten shows."""
     xp, h0, c0, w, b, go, gh, gc = arrays
     xp = xp.copy()
     b2 = b[::-1].copy()
+    T, B, H = go.shape
+
+    def fill(*shape):
+        return np.full(shape, np.nan, xp.dtype)
+
     if cell in ("tanh", "relu"):
-        fwd = K.rnn_seq_fwd(xp, h0, w, b, lengths, reverse, cell == "relu")
-        bwd = K.rnn_seq_bwd(fwd[0], w, go, gh, lengths, reverse, cell == "relu", record)
+        fwd = K.rnn_seq_fwd(xp, h0, w, b, lengths, reverse, cell == "relu", fill(T, B, H),
+                            fill(T, B, H))  # fmt: skip
+        bwd = K.rnn_seq_bwd(fwd[0], w, go, gh, lengths, reverse, cell == "relu", record,
+                            fill(T, B, H))  # fmt: skip
     elif cell == "lstm":
-        fwd = K.lstm_seq_fwd(xp, h0, c0, w, b, lengths, reverse)
+        fwd = K.lstm_seq_fwd(xp, h0, c0, w, b, lengths, reverse, *(fill(T, B, H) for _ in "1234"))
         assert fwd[3] is xp
-        bwd = K.lstm_seq_bwd(fwd[3], fwd[5], fwd[6], w, go, gh, gc, lengths, reverse, record)
+        bwd = K.lstm_seq_bwd(fwd[3], fwd[5], fwd[6], w, go, gh, gc, lengths, reverse, record,
+                             fill(*xp.shape))  # fmt: skip
     else:
-        fwd = K.gru_seq_fwd(xp, h0, w, b, b2, lengths, reverse)
+        fwd = K.gru_seq_fwd(xp, h0, w, b, b2, lengths, reverse, *(fill(T, B, H) for _ in "123"))
         assert fwd[2] is xp
-        bwd = K.gru_seq_bwd(fwd[2], fwd[4], fwd[3], w, go, gh, lengths, reverse, record)
-    return list(fwd) + list(bwd)
+        bwd = K.gru_seq_bwd(fwd[2], fwd[4], fwd[3], w, go, gh, lengths, reverse, record,
+                            fill(*xp.shape), fill(T, B, H))  # fmt: skip
+    res = list(fwd) + list(bwd)
+    assert not any(np.isnan(a).any() for a in res)
+    return res
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -451,3 +463,51 @@ def _step_of(scope):
 
 def _layer_weighted(out):
     return (out * tr.tensor(np.random.default_rng(2).standard_normal(out.shape))).sum()
+
+
+# ---- reused memory (ops.sequence.BUFFERS) ----
+
+
+def test_buffers_are_reused_only_when_free():
+    from tinyrnn.ops.sequence import BUFFERS
+
+    tr.manual_seed(8)
+    lstm = tr.nn.LSTM(3, 4, fused="sequence").double()
+    x = tr.randn(6, 2, 3, dtype=tr.float64, requires_grad=True)
+
+    def grads(out):
+        (out * tr.tensor(np.random.default_rng(3).standard_normal(out.shape))).sum().backward()
+        return [p.grad.data.copy() for p in (x, *lstm.parameters())]
+
+    lstm.zero_grad()
+    x.grad = None
+    ref_out = lstm(x)[0]
+    ref = grads(ref_out)
+    # two graphs alive at once, and every output kept: no array may be shared between them
+    outs = [lstm(x)[0] for _ in range(3)]
+    assert len({id(o.data) for o in outs}) == 3
+    for o in outs:
+        np.testing.assert_array_equal(o.data, ref_out.data)
+    for o in outs:
+        lstm.zero_grad()
+        x.grad = None
+        for a, b in zip(grads(o), ref, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+    # a second backward through a retained graph sees the same saved arrays
+    lstm.zero_grad()
+    x.grad = None
+    out = lstm(x)[0]
+    w = tr.tensor(np.random.default_rng(3).standard_normal(out.shape))
+    (out * w).sum().backward(retain_graph=True)
+    lstm(x)  # another step in between reuses only what is free
+    (out * w).sum().backward()
+    np.testing.assert_allclose(x.grad.data, 2 * ref[0], rtol=1e-13, atol=1e-15)
+    # a training loop settles on the same memory
+    sizes = []
+    for _ in range(4):
+        lstm.zero_grad()
+        (lstm(x)[0] ** 2).sum().backward()
+        sizes.append(BUFFERS.nbytes)
+    assert sizes[-1] == sizes[-2]
+    BUFFERS.clear()
+    assert BUFFERS.nbytes == 0

@@ -20,16 +20,21 @@ stop vectorisation. With ``NUMBA_DISABLE_JIT=1`` the helpers are plain NumPy.
 
 BLAS threads: the per-step products are small (B x H times H x G), and OpenBLAS threads on them
 measured 7.8 ms -> 990 ms (median of 20) for an LSTM forward at B=32, H=128 while the other
-core of the 2-core machine was busy. So every kernel here runs with SciPy's OpenBLAS (the one
-``np.dot`` reaches inside Numba) on one thread, restored afterwards, unless the user set
-``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS``, which are then respected.
+core of the 2-core machine was busy; with two threads asked for, a training step with these
+kernels also ran 1.3-2.4x slower than with one (SciPy's and NumPy's OpenBLAS each keep their
+own spinning threads). So every kernel here runs with SciPy's OpenBLAS (the one ``np.dot``
+reaches inside Numba) on one thread, restored afterwards; the large products outside the time
+loop stay with NumPy and its thread settings.
+
+Outputs: the large arrays a kernel fills are passed in (``out``, ``hprev``, ``dgates``, ...), so
+the caller can reuse memory between calls (``ops.sequence`` does); their old contents do not
+matter, every element is written.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -74,8 +79,6 @@ def _scipy_openblas() -> tuple[Any, Any] | None:
 
 @functools.lru_cache(maxsize=1)
 def _blas_controls() -> tuple[Any, Any] | None:
-    if os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS"):
-        return None
     try:
         return _scipy_openblas()
     except Exception:  # no SciPy, another BLAS: leave threads as they are
@@ -214,11 +217,9 @@ def _tanh_compiled(v):
 
 @_single_threaded
 @_njit
-def rnn_seq_fwd(xp, h0, w_hh, bias, lengths, reverse, relu):
+def rnn_seq_fwd(xp, h0, w_hh, bias, lengths, reverse, relu, out, hprev):
     """h_t = act(xp_t + bias + h_{t-1} W_hh^T); see ``seq_reference.rnn_seq_fwd``."""
     T, B, H = xp.shape
-    out = np.zeros_like(xp)
-    hprev = np.empty_like(xp)
     h = h0.copy()
     pre = np.empty((B, H), xp.dtype)
     zero = xp.dtype.type(0)
@@ -238,15 +239,16 @@ def rnn_seq_fwd(xp, h0, w_hh, bias, lengths, reverse, relu):
                     for k in range(H):
                         hb[k] = _tanh(x[k] + bias[k] + p[k])
                 o[:] = hb
+            else:
+                out[t, b] = zero
     return out, h, hprev
 
 
 @_single_threaded
 @_njit
-def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu, record):
+def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu, record, dpre):
     """Backward of ``rnn_seq_fwd``; see ``seq_reference.rnn_seq_bwd``."""
     T, B, H = out.shape
-    dpre = np.zeros_like(out)
     grad_h = np.zeros((T if record else 0, B, H), out.dtype)
     dh = grad_hn.copy()
     tmp = np.empty((B, H), out.dtype)
@@ -265,6 +267,8 @@ def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu, record):
                 else:
                     for k in range(H):
                         dp[k] = (d[k] + g[k]) * (one - y[k] * y[k])
+            else:
+                dpre[t, b] = zero
         np.dot(dpre[t], w_hh, tmp)
         for b in range(B):
             if t < lengths[b]:
@@ -277,16 +281,13 @@ def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu, record):
 
 @_single_threaded
 @_njit
-def lstm_seq_fwd(xp, h0, c0, w_hh, bias, lengths, reverse):
+def lstm_seq_fwd(xp, h0, c0, w_hh, bias, lengths, reverse, out, hprev, cprev, tanh_c):
     """LSTM over the sequence; ``xp`` is overwritten with the activated gates, returned as
     ``acts``; see ``seq_reference.lstm_seq_fwd``."""
     T, B, G = xp.shape
     H = G // 4
-    out = np.zeros((T, B, H), xp.dtype)
     acts = xp
-    hprev = np.empty((T, B, H), xp.dtype)
-    cprev = np.empty_like(hprev)
-    tanh_c = np.empty_like(hprev)
+    zero = xp.dtype.type(0)
     h = h0.copy()
     c = c0.copy()
     gates = np.empty((B, G), xp.dtype)
@@ -313,16 +314,20 @@ def lstm_seq_fwd(xp, h0, c0, w_hh, bias, lengths, reverse):
                     cb[k] = a[H + k] * cb[k] + a[k] * a[2 * H + k]
                     hb[k] = a[3 * H + k] * tc[k]
                 o[:] = hb
+            else:
+                out[t, b] = zero
     return out, h, c, acts, hprev, cprev, tanh_c
 
 
 @_single_threaded
 @_njit
-def lstm_seq_bwd(acts, cprev, tanh_c, w_hh, grad_out, grad_hn, grad_cn, lengths, reverse, record):
+def lstm_seq_bwd(
+    acts, cprev, tanh_c, w_hh, grad_out, grad_hn, grad_cn, lengths, reverse, record, dgates
+):
     """Backward of ``lstm_seq_fwd``; see ``seq_reference.lstm_seq_bwd``."""
     T, B, G = acts.shape
     H = G // 4
-    dgates = np.zeros_like(acts)
+    zero = acts.dtype.type(0)
     grad_h = np.zeros((T if record else 0, B, H), acts.dtype)
     dh = grad_hn.copy()
     dc = grad_cn.copy()
@@ -345,6 +350,8 @@ def lstm_seq_bwd(acts, cprev, tanh_c, w_hh, grad_out, grad_hn, grad_cn, lengths,
                     d[2 * H + k] = dct * i * (one - g * g)
                     d[3 * H + k] = gh * tc[k] * o * (one - o)
                     dcb[k] = dct * f
+            else:
+                dgates[t, b] = zero
         np.dot(dgates[t], w_hh, tmp)
         for b in range(B):
             if t < lengths[b]:
@@ -357,15 +364,13 @@ def lstm_seq_bwd(acts, cprev, tanh_c, w_hh, grad_out, grad_hn, grad_cn, lengths,
 
 @_single_threaded
 @_njit
-def gru_seq_fwd(xp, h0, w_hh, b_ih, b_hh, lengths, reverse):
+def gru_seq_fwd(xp, h0, w_hh, b_ih, b_hh, lengths, reverse, out, hprev, ghn):
     """PyTorch's GRU over the sequence; ``xp`` is overwritten with the activated gates,
     returned as ``acts``; see ``seq_reference.gru_seq_fwd``."""
     T, B, G = xp.shape
     H = G // 3
-    out = np.zeros((T, B, H), xp.dtype)
     acts = xp
-    hprev = np.empty((T, B, H), xp.dtype)
-    ghn = np.empty_like(hprev)
+    zero = xp.dtype.type(0)
     h = h0.copy()
     gh = np.empty((B, G), xp.dtype)
     one = xp.dtype.type(1)
@@ -387,18 +392,18 @@ def gru_seq_fwd(xp, h0, w_hh, b_ih, b_hh, lengths, reverse):
                     z = a[H + k]
                     hb[k] = (one - z) * a[2 * H + k] + z * hb[k]
                 o[:] = hb
+            else:
+                out[t, b] = zero
     return out, h, acts, hprev, ghn
 
 
 @_single_threaded
 @_njit
-def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, record):
+def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, record, dgi, dghn):
     """Backward of ``gru_seq_fwd``; see ``seq_reference.gru_seq_bwd``."""
     T, B, G = acts.shape
     H = G // 3
-    dgi = np.zeros_like(acts)
     grad_h = np.zeros((T if record else 0, B, H), acts.dtype)
-    dghn = np.zeros((T, B, H), acts.dtype)
     dh = grad_hn.copy()
     tmp = np.empty((B, H), acts.dtype)
     dgh = np.empty((B, G), acts.dtype)
@@ -427,6 +432,8 @@ def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, rec
                     dhb[k] = g * z
             else:
                 dgh[b] = 0
+                dgi[t, b] = 0
+                dghn[t, b] = 0
         np.dot(dgh, w_hh, tmp)
         for b in range(B):
             if t < lengths[b]:

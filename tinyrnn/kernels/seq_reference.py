@@ -12,6 +12,9 @@ for GRU). Arrays are time-major and C-contiguous. ``lengths`` (B,) int64: step `
 ``b`` is real when ``t < lengths[b]``; a finished sequence keeps its state and outputs zeros, so
 ``h_n`` is the state after its last real step. With ``reverse`` the loop runs from ``T - 1`` down
 to 0 (each sequence then starts at its own last real step, as PyTorch's packed sequences).
+
+The large arrays a kernel fills are passed in (``out``, ``hprev``, ... and ``dgates``, ...) so
+that the caller can reuse memory from call to call; whatever they hold is overwritten.
 """
 
 from __future__ import annotations
@@ -33,17 +36,15 @@ def _sig(x):
 # ---- Elman RNN ----
 
 
-def rnn_seq_fwd(xp, h0, w_hh, bias, lengths, reverse, relu):
+def rnn_seq_fwd(xp, h0, w_hh, bias, lengths, reverse, relu, out, hprev):
     """h_t = act(xp_t + bias + h_{t-1} W_hh^T), act = relu if ``relu`` else tanh.
 
     Args: xp (T, B, H) = x W_ih^T; h0 (B, H); w_hh (H, H); bias (H,) = b_ih + b_hh;
-    lengths (B,).
+    lengths (B,); out, hprev (T, B, H) to fill.
     Returns: (out (T, B, H) zero past each sequence's end, h_n (B, H), hprev (T, B, H) the
     state entering every step).
     """
-    T, B, H = xp.shape
-    out = np.zeros_like(xp)
-    hprev = np.empty_like(xp)
+    T = xp.shape[0]
     h = h0.copy()
     for t in _order(T, reverse):
         live = (lengths > t)[:, None]
@@ -55,7 +56,7 @@ def rnn_seq_fwd(xp, h0, w_hh, bias, lengths, reverse, relu):
     return out, h, hprev
 
 
-def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu, record):
+def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu, record, dpre):
     """Backward of ``rnn_seq_fwd`` from its outputs' gradients.
 
     dpre_t = (grad_out_t + dh_t) * act'(h_t);  dh_{t-1} = dpre_t W_hh (past-the-end steps pass
@@ -63,9 +64,9 @@ def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu, record):
     Returns: (dpre (T, B, H) the gradient of the pre-activations, dh0 (B, H), grad_h): with
     ``record``, grad_h (T, B, H) is the whole gradient reaching each step's output h_t
     (zero past a sequence's end; graph pictures show it), else an empty (0, B, H) array.
+    dpre (T, B, H) is the array to fill.
     """
     T = out.shape[0]
-    dpre = np.zeros_like(out)
     grad_h = np.zeros((T if record else 0,) + out.shape[1:], out.dtype)
     dh = grad_hn.copy()
     for t in _order(T, reverse, backward=True):
@@ -83,24 +84,20 @@ def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu, record):
 # ---- LSTM ----
 
 
-def lstm_seq_fwd(xp, h0, c0, w_hh, bias, lengths, reverse):
+def lstm_seq_fwd(xp, h0, c0, w_hh, bias, lengths, reverse, out, hprev, cprev, tanh_c):
     """[i, f, g, o] = xp_t + bias + h_{t-1} W_hh^T; i, f, o = sigmoid, g = tanh;
     c_t = f c_{t-1} + i g;  h_t = o tanh(c_t).
 
     Args: xp (T, B, 4H) = x W_ih^T, overwritten with the activated gates (returned as
     ``acts``: the projection is not needed after the step that reads it, and reusing its
     memory saves an allocation as large); h0, c0 (B, H); w_hh (4H, H); bias (4H,) =
-    b_ih + b_hh; lengths (B,).
+    b_ih + b_hh; lengths (B,); out, hprev, cprev, tanh_c (T, B, H) to fill.
     Returns: (out (T, B, H), h_n, c_n (B, H), acts (T, B, 4H) activated gates, hprev and cprev
     (T, B, H) the states entering every step, tanh_c (T, B, H) = tanh(c_t)).
     """
     T, B, G = xp.shape
     H = G // 4
-    out = np.zeros((T, B, H), xp.dtype)
     acts = xp
-    hprev = np.empty((T, B, H), xp.dtype)
-    cprev = np.empty_like(hprev)
-    tanh_c = np.empty_like(hprev)
     h, c = h0.copy(), c0.copy()
     for t in _order(T, reverse):
         live = (lengths > t)[:, None]
@@ -120,7 +117,9 @@ def lstm_seq_fwd(xp, h0, c0, w_hh, bias, lengths, reverse):
     return out, h, c, acts, hprev, cprev, tanh_c
 
 
-def lstm_seq_bwd(acts, cprev, tanh_c, w_hh, grad_out, grad_hn, grad_cn, lengths, reverse, record):
+def lstm_seq_bwd(
+    acts, cprev, tanh_c, w_hh, grad_out, grad_hn, grad_cn, lengths, reverse, record, dgates
+):
     """Backward of ``lstm_seq_fwd``::
 
         dh = grad_out_t + dh_t;  dc = dc_t + dh o (1 - tanh(c_t)^2)
@@ -128,11 +127,10 @@ def lstm_seq_bwd(acts, cprev, tanh_c, w_hh, grad_out, grad_hn, grad_cn, lengths,
         dh_{t-1} = dgates W_hh;  dc_{t-1} = dc f
 
     Returns: (dgates (T, B, 4H), dh0 (B, H), dc0 (B, H), grad_h), grad_h as in
-    ``rnn_seq_bwd``.
+    ``rnn_seq_bwd``; dgates is the array to fill.
     """
     T, B, G = acts.shape
     H = G // 4
-    dgates = np.zeros_like(acts)
     grad_h = np.zeros((T if record else 0, B, H), acts.dtype)
     dh, dc = grad_hn.copy(), grad_cn.copy()
     for t in _order(T, reverse, backward=True):
@@ -163,21 +161,19 @@ def lstm_seq_bwd(acts, cprev, tanh_c, w_hh, grad_out, grad_hn, grad_cn, lengths,
 # ---- GRU ----
 
 
-def gru_seq_fwd(xp, h0, w_hh, b_ih, b_hh, lengths, reverse):
+def gru_seq_fwd(xp, h0, w_hh, b_ih, b_hh, lengths, reverse, out, hprev, ghn):
     """PyTorch's GRU: gi = xp_t + b_ih, gh = h_{t-1} W_hh^T + b_hh; r = sigmoid(gi_r + gh_r),
     z = sigmoid(gi_z + gh_z), n = tanh(gi_n + r gh_n), h_t = (1 - z) n + z h_{t-1}.
 
     Args: xp (T, B, 3H) = x W_ih^T, overwritten with the activated gates (returned as
-    ``acts``); h0 (B, H); w_hh (3H, H); b_ih, b_hh (3H,); lengths (B,).
+    ``acts``); h0 (B, H); w_hh (3H, H); b_ih, b_hh (3H,); lengths (B,); out, hprev, ghn
+    (T, B, H) to fill.
     Returns: (out (T, B, H), h_n (B, H), acts (T, B, 3H) = [r, z, n], hprev (T, B, H),
     ghn (T, B, H) the n-part of gh).
     """
     T, B, G = xp.shape
     H = G // 3
-    out = np.zeros((T, B, H), xp.dtype)
     acts = xp
-    hprev = np.empty((T, B, H), xp.dtype)
-    ghn = np.empty_like(hprev)
     h = h0.copy()
     for t in _order(T, reverse):
         live = (lengths > t)[:, None]
@@ -195,7 +191,7 @@ def gru_seq_fwd(xp, h0, w_hh, b_ih, b_hh, lengths, reverse):
     return out, h, acts, hprev, ghn
 
 
-def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, record):
+def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, record, dgi, dghn):
     """Backward of ``gru_seq_fwd``::
 
         dh = grad_out_t + dh_t;  dn = dh (1 - z)(1 - n^2);  dz = dh (h_{t-1} - n) z(1-z)
@@ -203,13 +199,12 @@ def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, rec
         dh_{t-1} = dgh W_hh + dh z
 
     Returns: (dgi (T, B, 3H) the gradient of gi, dghn (T, B, H) = dn r, the part of the
-    gradient of gh that differs from dgi, dh0 (B, H), grad_h as in ``rnn_seq_bwd``).
+    gradient of gh that differs from dgi, dh0 (B, H), grad_h as in ``rnn_seq_bwd``); dgi and
+    dghn are the arrays to fill.
     """
     T, B, G = acts.shape
     H = G // 3
-    dgi = np.zeros_like(acts)
     grad_h = np.zeros((T if record else 0, B, H), acts.dtype)
-    dghn = np.zeros((T, B, H), acts.dtype)
     dh = grad_hn.copy()
     for t in _order(T, reverse, backward=True):
         live = (lengths > t)[:, None]
