@@ -513,3 +513,18 @@ def test_recurrent_compile_falls_back_with_warning(python_mode):
         out, _ = rec(x, h)
     assert out.grad_fn.name != "CompiledLoop"
     np.testing.assert_allclose(out.data, tr.nn.Recurrent(cell)(x, h)[0].data)
+
+
+def test_tensor_with_history_from_outside_falls_back(python_mode):
+    rng = np.random.default_rng(14)
+    w = _param(rng, H, H)
+    outside = w * 2.0  # has a gradient history that began before the step
+
+    class Closure(tr.nn.Module):
+        def forward(self, x, h):
+            return (h @ outside.T + x.sum(1, keepdim=True)).tanh()
+
+    x, h = _inputs(rng, B=2)
+    with pytest.warns(CompileWarning, match="reads a tensor with a gradient history .* Mul"):
+        out, _ = compile_cell(Closure())(x, h)
+    np.testing.assert_allclose(out.data, unroll(Closure(), x, h)[0].data)

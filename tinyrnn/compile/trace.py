@@ -102,7 +102,7 @@ class StepGraph:
 # ---- recording Function.apply calls ----
 
 _RECORDER: ContextVar[list | None] = ContextVar("tinyrnn_trace_recorder", default=None)
-_PATCH_LOCK = threading.Lock()
+_PATCH_LOCK = threading.RLock()
 
 
 def _recording_apply(cls, *args, **kwargs):
@@ -230,7 +230,10 @@ def _build(x, states, outs, tuple_state, params) -> StepGraph:
         if ctx is None or id(ctx) in seen:
             continue
         if not hasattr(ctx, "trace_order"):
-            raise Unsupported(f"op {ctx.fn.__name__} was not created through Function.apply")
+            raise Unsupported(
+                f"the cell reads a tensor with a gradient history from outside the step (made by "
+                f"{ctx.fn.__name__}); make it a parameter of the cell, or detach it"
+            )
         seen[id(ctx)] = ctx
         stack.extend(p for p in ctx.parents if isinstance(p, Node))
     ctxs = sorted(seen.values(), key=lambda c: c.trace_order)
