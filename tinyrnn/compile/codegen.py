@@ -282,6 +282,7 @@ class _Gen:
         out = n.outs[0]
         cols = out.cols
         gy = self.adj(out, "b", "k", cols)
+        assert gy is not None  # an op output always has an adjoint
         fn = n.fn
         args = [self.ix(a, "b", "k", cols) for a in n.args]
         y = self.ix(out, "b", "k", cols)
@@ -370,6 +371,7 @@ class _Gen:
 
     def _slice(self, n: OpNode) -> tuple[int, int, int]:
         sl = _column_slice(n.kwargs["index"], n.args[0].shape)
+        assert sl is not None  # trace.py admits column slices only
         return sl.indices(n.args[0].cols)
 
     def _loop2(self, w: _Writer, cols: int, stmts: str | list[str]) -> None:

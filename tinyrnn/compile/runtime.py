@@ -110,6 +110,7 @@ def load_program(source: str) -> tuple[Any, Any, str]:
             tmp.write_text(source)
             os.replace(tmp, path)  # atomic: a concurrent process sees the whole file or none
         spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
@@ -258,7 +259,9 @@ class CompiledCell:
         return {"cell": self.cell}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["cell"])
+        self.cell = state["cell"]
+        self._plans = {}
+        self.last_reason = None
 
     def _params(self) -> list[Any]:
         params = getattr(self.cell, "parameters", None)

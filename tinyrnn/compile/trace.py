@@ -76,7 +76,7 @@ class Value:
 
 @dataclass(eq=False)
 class OpNode:
-    fn: type
+    fn: Any
     args: list[Value]
     kwargs: dict[str, Any]
     outs: list[Value]
@@ -131,7 +131,7 @@ def _run_recorded(fn, *args):
     token = _RECORDER.set([])
     anomaly = STATE.anomaly
     with _PATCH_LOCK:
-        Function.apply = classmethod(_recording_apply)  # type: ignore[method-assign]
+        Function.apply = classmethod(_recording_apply)  # type: ignore[method-assign,assignment]
         STATE.anomaly = False  # the second trace runs on random numbers, which may overflow
         try:
             with enable_grad():
@@ -263,7 +263,7 @@ def _build(x, states, outs, tuple_state, params) -> StepGraph:
         metas = ctx.out_meta or [None]
         node = OpNode(ctx.fn, args, ctx.trace_kwargs, [])
         for k in range(n_out):
-            shape = metas[k][0] if metas[k] is not None else None
+            shape = metas[k][0] if metas[k] is not None else ()  # () until _fill_shapes
             node.outs.append(Value("op", shape, index=len(g.nodes), out=k))
         node_of[id(ctx)] = node
         g.nodes.append(node)
@@ -336,21 +336,21 @@ def _compare(ga: StepGraph, gb: StepGraph) -> None:
             va.batch = _batch_flag(f"the output of {name}", va.shape, vb.shape, B)
     for k, (va, vb) in enumerate(zip(ga.consts, gb.consts, strict=True)):
         va.batch = _batch_flag(f"constant {k}", va.shape, vb.shape, B)
-        a, b = np.asarray(va.data), np.asarray(vb.data)
+        arr_a, arr_b = np.asarray(va.data), np.asarray(vb.data)
         if va.batch:
-            b = b[:B]
-        if not np.array_equal(a, b, equal_nan=True):
+            arr_b = arr_b[:B]
+        if not np.array_equal(arr_a, arr_b, equal_nan=True):
             raise Unsupported(
                 f"a tensor of shape {va.shape} without gradient tracking changes with the inputs "
                 "(a comparison, .detach(), a dropout mask or another random draw inside the "
                 "cell); its value would be frozen"
             )
         if va.batch:
-            if a.ndim != 2 or not (a == a[:1]).all():
+            if arr_a.ndim != 2 or not (arr_a == arr_a[:1]).all():
                 raise Unsupported(
                     f"a constant of shape {va.shape} has different rows for different batch items"
                 )
-            va.data = a[:1]
+            va.data = arr_a[:1]
             va.shape = va.data.shape
             va.batch = False
     for va, vb in zip(ga.params, gb.params, strict=True):

@@ -109,7 +109,7 @@ def _single_threaded(kernel):
         with one_blas_thread():
             return kernel(*args)
 
-    call.jitted = kernel
+    call.jitted = kernel  # type: ignore[attr-defined]
     return call
 
 
@@ -166,7 +166,7 @@ def _exp_compiled(x):
             r = x - n * ln2_hi - n * ln2_lo
             p = ((((p0 * r + p1) * r + p2) * r + p3) * r + p4) * r + p5
             p = p * r * r + r + one
-            return p * _f32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))
+            return p * _f32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))  # type: ignore[call-arg]
 
         return exp32
 
@@ -187,7 +187,7 @@ def _exp_compiled(x):
         p = p * r + 0.5
         p = p * r + 1.0
         p = p * r + 1.0
-        return p * _f64_from_bits((np.int64(n) + np.int64(1023)) << np.int64(52))
+        return p * _f64_from_bits((np.int64(n) + np.int64(1023)) << np.int64(52))  # type: ignore[call-arg]
 
     return exp64
 
