@@ -2,8 +2,9 @@
 
 One command runs everything and writes a Markdown table and a JSON file::
 
-    python3 benchmarks/bench_speed.py            # full: S, M, L; 1 and 2 threads (~20-40 min)
+    python3 benchmarks/bench_speed.py            # full: S, M, L; 1 and 2 threads (~10-20 min)
     python3 benchmarks/bench_speed.py --quick    # S and M, 1 thread, shorter timing (~5 min)
+    python3 benchmarks/bench_speed.py --report benchmarks/results/speed.json  # table only
 
 A training step is: forward over the whole sequence, MSE loss of a linear readout (16 outputs)
 of the last hidden state against a fixed target, backward, plain SGD update of every parameter.
@@ -822,10 +823,16 @@ def main() -> int:
     ap.add_argument("--cells", default=None, help="comma-separated subset of rnn,lstm,gru,mgu")
     ap.add_argument("--threads", default=None, help="comma-separated thread counts (1,2)")
     ap.add_argument("--out", default=str(HERE / "results"), help="folder for speed.md/.json")
+    ap.add_argument("--report", default=None, help="rewrite speed.md from this speed.json")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         run_worker(args.worker)
+        return 0
+    if args.report:
+        md = markdown(json.loads(Path(args.report).read_text()))
+        (Path(args.report).parent / "speed.md").write_text(md)
+        print(md)
         return 0
     sizes = (args.sizes or ("S,M" if args.quick else "S,M,L")).split(",")
     cells = (args.cells or ",".join(CELLS)).split(",")
@@ -935,6 +942,14 @@ def markdown(rep: dict) -> str:
     ]
     for n_threads in rep["threads"]:
         lines += [f"## {n_threads} thread{'s' if n_threads > 1 else ''}", ""]
+        if n_threads > 1:
+            lines += [
+                "tinyrnn's sequence kernels and compiled loops keep their per-step products on "
+                "one BLAS thread whatever the settings (two thread pools, SciPy's inside the "
+                "loop and NumPy's outside, competed for the two cores); only the products "
+                "outside the time loop use the second thread.",
+                "",
+            ]
         head = ["cell", "size", *impls, "sequence / best", "compiled / best", "default / best"]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for size in SIZES:
@@ -1106,7 +1121,7 @@ def _targets(rep: dict, by: dict) -> list[str]:
         )
     mem = {(x["impl"], x["steps"]): x.get("peak_delta_mib") for x in rep.get("memory", [])}
     f_mem = mem.get(("torch/fused", 1000))
-    for impl in ("tinyrnn/sequence", "tinyrnn/compiled", _default_impl(rep, "lstm")):
+    for impl in dict.fromkeys(("tinyrnn/sequence", "tinyrnn/compiled", _default_impl(rep, "lstm"))):
         t_mem = mem.get((impl, 1000))
         if t_mem and f_mem:
             out.append(
