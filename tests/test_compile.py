@@ -530,3 +530,9 @@ def test_tensor_with_history_from_outside_falls_back(python_mode):
     with pytest.warns(CompileWarning, match="reads a tensor with a gradient history .* Mul"):
         out, _ = compile_cell(Closure())(x, h)
     np.testing.assert_allclose(out.data, unroll(Closure(), x, h)[0].data)
+
+
+def test_compile_cell_is_exported_at_top_level():
+    import tinyrnn.compile
+
+    assert tr.compile_cell is tinyrnn.compile.compile_cell

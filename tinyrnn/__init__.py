@@ -51,7 +51,11 @@ __version__ = "0.1.0"
 
 # Submodules loaded on first use: ``viz`` imports graphviz, ``nn``/``optim`` are larger.
 _LAZY = {"viz": "tinyrnn.viz", "nn": "tinyrnn.nn", "optim": "tinyrnn.optim"}
-_LAZY_ATTRS = {"save": "tinyrnn.serialization", "load": "tinyrnn.serialization"}
+_LAZY_ATTRS = {
+    "save": "tinyrnn.serialization",
+    "load": "tinyrnn.serialization",
+    "compile_cell": "tinyrnn.compile",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -124,6 +128,7 @@ __all__ = [
     "cat",
     "chunk",
     "clamp",
+    "compile_cell",
     "empty",
     "enable_grad",
     "exp",
