@@ -21,10 +21,11 @@ RANKS = {
     "tinyrnn.engine": 1,
     "tinyrnn._dtype": 1,
     "tinyrnn._random": 1,
-    "tinyrnn._blas": 1,
     "tinyrnn.data": 1,
     # 2. Function subclasses on arrays
     "tinyrnn.ops": 2,
+    # BLAS thread control for the applications, on top of kernels.openblas
+    "tinyrnn._blas": 2,
     # 3. the two node types
     "tinyrnn.tensor": 3,
     "tinyrnn.value": 3,

@@ -11,15 +11,13 @@ user is respected, and anything unexpected (another BLAS, no library found) leav
 
 from __future__ import annotations
 
-import ctypes
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-_PREFIXES = ("scipy_openblas_", "openblas_")
-_SUFFIXES = ("64_", "_64_", "")
+from .kernels.openblas import controls
 
 
 def _openblas() -> tuple[Any, Any] | None:
@@ -27,23 +25,10 @@ def _openblas() -> tuple[Any, Any] | None:
     import numpy as np
 
     site = Path(np.__file__).resolve().parent.parent
-    candidates = sorted((site / "numpy.libs").glob("lib*openblas*.so*")) + sorted(
-        (site / "numpy" / ".dylibs").glob("lib*openblas*.dylib")
+    return controls(
+        sorted((site / "numpy.libs").glob("lib*openblas*.so*"))
+        + sorted((site / "numpy" / ".dylibs").glob("lib*openblas*.dylib"))
     )
-    for path in candidates:
-        try:
-            lib = ctypes.CDLL(str(path))
-        except OSError:
-            continue
-        for prefix in _PREFIXES:
-            for suffix in _SUFFIXES:
-                get = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
-                put = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
-                if get is not None and put is not None:
-                    get.restype = ctypes.c_int
-                    put.argtypes = [ctypes.c_int]
-                    return get, put
-    return None
 
 
 @contextmanager

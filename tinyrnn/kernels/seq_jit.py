@@ -33,7 +33,6 @@ matter, every element is written.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +44,8 @@ import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
+
+from .openblas import controls
 
 
 def _njit(fn):
@@ -62,19 +63,7 @@ def _scipy_openblas() -> tuple[Any, Any] | None:
     root = Path(scipy.__file__).resolve().parent
     paths = sorted((root.parent / "scipy.libs").glob("lib*openblas*.so*"))
     paths += sorted((root / ".dylibs").glob("lib*openblas*.dylib"))
-    for path in paths:
-        try:
-            lib = ctypes.CDLL(str(path))
-        except OSError:
-            continue
-        for prefix in ("scipy_openblas_", "openblas_"):
-            get = getattr(lib, f"{prefix}get_num_threads", None)
-            put = getattr(lib, f"{prefix}set_num_threads", None)
-            if get is not None and put is not None:
-                get.restype = ctypes.c_int
-                put.argtypes = [ctypes.c_int]
-                return get, put
-    return None
+    return controls(paths)
 
 
 @functools.lru_cache(maxsize=1)

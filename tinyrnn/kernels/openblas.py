@@ -1,0 +1,38 @@
+"""Find the thread-count functions of a bundled OpenBLAS library (as ``threadpoolctl`` does).
+
+NumPy and SciPy each ship their own OpenBLAS; its thread count can be changed at run time only
+through the library's ``*_set_num_threads`` symbol, whose prefix and suffix vary between builds.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+PREFIXES = ("scipy_openblas_", "openblas_")
+SUFFIXES = ("64_", "_64_", "")
+
+
+def controls(libraries: Iterable[Path]) -> tuple[Any, Any] | None:
+    """``(get_num_threads, set_num_threads)`` of the first loadable library in ``libraries``
+    that exports them, or None.
+
+    >>> controls([]) is None
+    True
+    """
+    for path in libraries:
+        try:
+            lib = ctypes.CDLL(str(path))
+        except OSError:
+            continue
+        for prefix in PREFIXES:
+            for suffix in SUFFIXES:
+                get = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
+                put = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
+                if get is not None and put is not None:
+                    get.restype = ctypes.c_int
+                    put.argtypes = [ctypes.c_int]
+                    return get, put
+    return None
