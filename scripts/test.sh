@@ -10,4 +10,4 @@ export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
 .venv/bin/python -m pytest "$@"
-NUMBA_DISABLE_JIT=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_kernels.py tests/test_seq_kernels.py
+NUMBA_DISABLE_JIT=1 .venv/bin/python -m pytest -p no:cacheprovider tests/test_kernels.py tests/test_seq_kernels.py
