@@ -1,8 +1,9 @@
 """Tracing one step of a cell into its op graph, and deciding how each value is computed.
 
 ``trace_cell`` calls the cell twice on fresh leaf tensors, once with the real batch size ``B``
-and once with ``B + 1`` rows of other random numbers, and records every ``Function.apply``
-(class, positional arguments, keyword options, outputs). The graph itself is the engine's: the
+and once with ``B + 1`` rows of other random numbers. The engine keeps, for every recorded op,
+its class, positional arguments, keyword options (``ctx.options``), outputs and creation
+order (``ctx.serial``). The graph itself is the engine's: the
 contexts reached from the returned state through ``ctx.parents``. Comparing the two traces tells
 
 - which axis of each value is the batch axis (the one that follows ``B``), so one compiled
@@ -21,14 +22,13 @@ the time loop). ``Unsupported`` says, in words, why a cell cannot be compiled.
 
 from __future__ import annotations
 
-import threading
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..engine import Function, Node, enable_grad
+from ..engine import Node, enable_grad
+from ..engine.function import SERIAL
 from ..engine.mode import STATE
 from ..ops import elementwise as E
 from ..ops import fused as Fu
@@ -99,47 +99,22 @@ class StepGraph:
     param_tensors: list[Any] = field(default_factory=list)
 
 
-# ---- recording Function.apply calls ----
-
-_RECORDER: ContextVar[list | None] = ContextVar("tinyrnn_trace_recorder", default=None)
-_PATCH_LOCK = threading.RLock()
+# ---- running one step under trace ----
 
 
-def _recording_apply(cls, *args, **kwargs):
-    out = _ORIGINAL_APPLY.__func__(cls, *args, **kwargs)
-    rec = _RECORDER.get()
-    if rec is not None:
-        outs = out if isinstance(out, tuple) else (out,)
-        ctx = getattr(outs[0], "_ctx", None)
-        if ctx is not None:
-            ctx.trace_kwargs = dict(kwargs)
-            ctx.trace_order = len(rec)
-            rec.append(ctx)
-    return out
-
-
-_ORIGINAL_APPLY = Function.__dict__["apply"]
-
-
-def _run_recorded(fn, *args):
-    """Call ``fn(*args)`` while ``Function.apply`` records the keyword options of each node.
-
-    The engine keeps no record of an op's keyword options (``dim=``, ``index=``, ``lo=``), so
-    the recorder wraps ``Function.apply`` for the duration of the call; other threads pass
-    through unrecorded (the recorder is a context variable).
-    """
-    token = _RECORDER.set([])
+def _run_traced(fn, *args):
+    """Call ``fn(*args)`` with gradients recorded; return its result and the first serial
+    number (``ctx.serial``) of the ops it made. Every recorded op keeps its keyword options
+    (``ctx.options``: ``dim=``, ``index=``, ``lo=``) and its serial, so the step's ops can be
+    told from older ones and put in execution order."""
+    start = next(SERIAL)
     anomaly = STATE.anomaly
-    with _PATCH_LOCK:
-        Function.apply = classmethod(_recording_apply)  # type: ignore[method-assign,assignment]
-        STATE.anomaly = False  # the second trace runs on random numbers, which may overflow
-        try:
-            with enable_grad():
-                return fn(*args)
-        finally:
-            Function.apply = _ORIGINAL_APPLY  # type: ignore[method-assign]
-            STATE.anomaly = anomaly
-            _RECORDER.reset(token)
+    STATE.anomaly = False  # the second trace runs on random numbers, which may overflow
+    try:
+        with enable_grad():
+            return fn(*args), start
+    finally:
+        STATE.anomaly = anomaly
 
 
 # ---- building the step graph from one trace ----
@@ -170,7 +145,7 @@ def _one_trace(cell, x_data, state_data, tuple_state, params):
     arg = tuple(states) if tuple_state else states[0]
     try:
         with np.errstate(all="ignore"):
-            new = _run_recorded(cell, x, arg)
+            new, start = _run_traced(cell, x, arg)
     except Exception as e:  # the cell's own error, on a batch of another size or other values
         raise Unsupported(
             f"the cell failed when traced on a batch of {x_data.shape[0]} rows "
@@ -185,7 +160,7 @@ def _one_trace(cell, x_data, state_data, tuple_state, params):
     for k, o in enumerate(outs):
         if not isinstance(o, Tensor):
             raise Unsupported(f"state part {k} returned by the cell is not a Tensor")
-    return _build(x, states, outs, tuple_state, params)
+    return _build(x, states, outs, tuple_state, params, start)
 
 
 def _describe(obj) -> str:
@@ -194,7 +169,8 @@ def _describe(obj) -> str:
     return type(obj).__name__
 
 
-def _build(x, states, outs, tuple_state, params) -> StepGraph:
+def _build(x, states, outs, tuple_state, params, start: int) -> StepGraph:
+    """The step graph of one trace; ``start`` is the first serial number of the step's ops."""
     vals: dict[int, Value] = {}
     param_ids = {id(p): j for j, p in enumerate(params)}
     g = StepGraph(
@@ -229,14 +205,14 @@ def _build(x, states, outs, tuple_state, params) -> StepGraph:
         ctx = t._ctx
         if ctx is None or id(ctx) in seen:
             continue
-        if not hasattr(ctx, "trace_order"):
+        if ctx.serial < start:
             raise Unsupported(
                 f"the cell reads a tensor with a gradient history from outside the step (made by "
                 f"{ctx.fn.__name__}); make it a parameter of the cell, or detach it"
             )
         seen[id(ctx)] = ctx
         stack.extend(p for p in ctx.parents if isinstance(p, Node))
-    ctxs = sorted(seen.values(), key=lambda c: c.trace_order)
+    ctxs = sorted(seen.values(), key=lambda c: c.serial)
     node_of: dict[int, OpNode] = {}
 
     def value_of(a: Any) -> Value:
@@ -261,7 +237,7 @@ def _build(x, states, outs, tuple_state, params) -> StepGraph:
         args = [value_of(a) for a in ctx.parents]
         n_out = ctx.n_out
         metas = ctx.out_meta or [None]
-        node = OpNode(ctx.fn, args, ctx.trace_kwargs, [])
+        node = OpNode(ctx.fn, args, ctx.options, [])
         for k in range(n_out):
             shape = metas[k][0] if metas[k] is not None else ()  # () until _fill_shapes
             node.outs.append(Value("op", shape, index=len(g.nodes), out=k))

@@ -9,12 +9,17 @@ anomaly checks all live here.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
 
 from .graph import Context, Node
 from .mode import _SCOPE, STATE
+
+# Serial numbers of recorded ops, in creation order (``ctx.serial``): the cell compiler orders a
+# traced step by them and tells the step's own ops from those made before it.
+SERIAL = itertools.count()
 
 
 def _check_forward(cls: type, out: Any, payloads: list[Any]) -> None:
@@ -114,6 +119,8 @@ class Function:
             return make(out, None, 0)
         ctx.parents = args
         ctx.scope = _SCOPE.get()
+        ctx.options = kwargs
+        ctx.serial = next(SERIAL)
         if isinstance(out, tuple):
             ctx.n_out = len(out)
             ctx.out_meta = [

@@ -40,9 +40,10 @@ class Context:
     other attributes on it inside ``forward``. Fields: ``fn`` (the Function class),
     ``parents`` (the positional arguments of ``apply``, in order), ``scope`` (the names of the
     active ``tr.scope`` blocks), ``n_out`` and ``out_meta`` (number, shapes and dtypes of the
-    outputs), ``hooks`` (output index -> gradient hooks), ``out_grads`` (the output gradients,
-    kept while ``STATE.keep_grads`` is on) and ``freed`` (set by a backward without
-    ``retain_graph``).
+    outputs), ``options`` (the keyword options ``apply`` passed to ``forward``), ``serial`` (a
+    process-wide creation counter: recorded ops in execution order), ``hooks`` (output index ->
+    gradient hooks), ``out_grads`` (the output gradients, kept while ``STATE.keep_grads`` is on)
+    and ``freed`` (set by a backward without ``retain_graph``).
 
     >>> import tinyrnn as tr
     >>> x = tr.ones(2, requires_grad=True)
@@ -59,6 +60,8 @@ class Context:
         "scope",
         "n_out",
         "out_meta",
+        "options",
+        "serial",
         "hooks",
         "out_grads",
         "freed",
@@ -73,6 +76,8 @@ class Context:
         self.scope: tuple[str, ...] = ()
         self.n_out = 1
         self.out_meta: list[Any] | None = None
+        self.options: dict[str, Any] = {}
+        self.serial = -1
         self.hooks: dict[int, list[Any]] | None = None
         self.out_grads: list[Any] | None = None
         self.freed = False
