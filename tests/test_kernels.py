@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -19,7 +20,8 @@ from tinyrnn import kernels
 from tinyrnn.kernels import jit, reference
 
 DTYPES = [np.float32, np.float64]
-TOL = {np.float32: dict(rtol=2e-6, atol=2e-7), np.float64: dict(rtol=1e-13, atol=1e-15)}
+# float32 results are O(1): a few float32 ulps (1.2e-7 each) of absolute error near 0 are expected
+TOL = {np.float32: dict(rtol=2e-6, atol=1e-6), np.float64: dict(rtol=1e-13, atol=1e-15)}
 
 ELEMENTWISE_SHAPES = [(), (0,), (1,), (7,), (3, 5), (2, 3, 4), (0, 3)]
 ROW_SHAPES = [(0, 4), (1, 1), (1, 5), (4, 1), (5, 7), (3, 0)]
@@ -145,7 +147,8 @@ def _as_list(out):
 
 @pytest.mark.parametrize(("name", "shape", "dt", "layout"), PARAMS)
 def test_jit_matches_reference(name, shape, dt, layout):
-    rng = np.random.default_rng(abs(hash((name, shape, layout))) % (1 << 32))
+    # a seed that is the same in every process (str hashes are salted per process)
+    rng = np.random.default_rng(zlib.crc32(repr((name, shape, layout)).encode()))
     args = CASES[name][2](rng, shape, dt, layout)
     before = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     want = _as_list(getattr(reference, name)(*args))
