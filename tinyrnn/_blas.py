@@ -14,21 +14,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from .kernels.openblas import controls
+from .kernels.openblas import controls, numpy_openblas_paths
 
 
 def _openblas() -> tuple[Any, Any] | None:
     """(get, set) functions of the OpenBLAS that NumPy loaded, or None."""
-    import numpy as np
-
-    site = Path(np.__file__).resolve().parent.parent
-    return controls(
-        sorted((site / "numpy.libs").glob("lib*openblas*.so*"))
-        + sorted((site / "numpy" / ".dylibs").glob("lib*openblas*.dylib"))
-    )
+    return controls(numpy_openblas_paths())
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""Find the thread-count functions of a bundled OpenBLAS library (as ``threadpoolctl`` does).
+"""Find the bundled OpenBLAS libraries and their thread-count functions (as ``threadpoolctl``
+does).
 
 NumPy and SciPy each ship their own OpenBLAS; its thread count can be changed at run time only
 through the library's ``*_set_num_threads`` symbol, whose prefix and suffix vary between builds.
@@ -13,6 +14,20 @@ from typing import Any
 
 PREFIXES = ("scipy_openblas_", "openblas_")
 SUFFIXES = ("64_", "_64_", "")
+
+
+def numpy_openblas_paths() -> list[Path]:
+    """The OpenBLAS libraries bundled with NumPy's wheel (empty for other builds).
+
+    >>> all(p.exists() for p in numpy_openblas_paths())
+    True
+    """
+    import numpy as np
+
+    root = Path(np.__file__).resolve().parent
+    return sorted((root.parent / "numpy.libs").glob("lib*openblas*.so*")) + sorted(
+        (root / ".dylibs").glob("lib*openblas*.dylib")
+    )
 
 
 def controls(libraries: Iterable[Path]) -> tuple[Any, Any] | None:

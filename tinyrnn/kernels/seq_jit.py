@@ -1,9 +1,10 @@
 """Numba-jitted whole-sequence kernels, twins of ``seq_reference.py`` (same names, signatures and
 results up to round-off).
 
-The whole time loop runs inside one compiled call: the recurrent matrix products go to BLAS
-through ``np.dot`` (Numba links SciPy's BLAS for it, hence SciPy as a dependency), written into
-preallocated buffers, and the gate maths is one pass per step with no temporaries. So a step
+The whole time loop runs inside one compiled call: the recurrent matrix products go to NumPy's
+BLAS through ``gemm.gemm`` (its ``np.dot`` fallback links SciPy's BLAS, hence SciPy as a
+dependency), written into preallocated buffers, and the gate maths is a few passes per step with
+no temporaries. So a step
 costs a BLAS call and a few loops, with no Python in between: this is what makes small batches
 fast.
 
@@ -28,9 +29,9 @@ BLAS threads: the per-step products are small (B x H times H x G), and OpenBLAS 
 measured 7.8 ms -> 990 ms (median of 20) for an LSTM forward at B=32, H=128 while the other
 core of the 2-core machine was busy; with two threads asked for, a training step with these
 kernels also ran 1.3-2.4x slower than with one (SciPy's and NumPy's OpenBLAS each keep their
-own spinning threads). So every kernel here runs with SciPy's OpenBLAS (the one ``np.dot``
-reaches inside Numba) on one thread, restored afterwards; the large products outside the time
-loop stay with NumPy and its thread settings.
+own spinning threads). So every kernel here runs with NumPy's and SciPy's OpenBLAS on one
+thread, restored afterwards; the large products outside the time loop stay with NumPy and its
+thread settings.
 
 Outputs: the large arrays a kernel fills are passed in (``out``, ``hprev``, ``dgates``, ...), so
 the caller can reuse memory between calls (``ops.sequence`` does); their old contents do not
@@ -51,7 +52,8 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-from .openblas import controls
+from .gemm import gemm
+from .openblas import controls, numpy_openblas_paths
 
 
 def _njit(fn):
@@ -73,27 +75,32 @@ def _scipy_openblas() -> tuple[Any, Any] | None:
 
 
 @functools.lru_cache(maxsize=1)
-def _blas_controls() -> tuple[Any, Any] | None:
-    try:
-        return _scipy_openblas()
-    except Exception:  # no SciPy, another BLAS: leave threads as they are
-        return None
+def _blas_controls() -> tuple[tuple[Any, Any], ...]:
+    """(get, set) thread-count functions of SciPy's and NumPy's OpenBLAS (those found)."""
+    found = []
+    for find in (_scipy_openblas, lambda: controls(numpy_openblas_paths())):
+        try:
+            pair = find()
+        except Exception:  # no SciPy, another BLAS: leave that one's threads as they are
+            pair = None
+        if pair is not None:
+            found.append(pair)
+    return tuple(found)
 
 
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
-    """Run the block with SciPy's OpenBLAS on one thread (see the module docstring)."""
-    controls = _blas_controls()
-    if controls is None:
-        yield
-        return
-    get, put = controls
-    before = int(get())
-    put(1)
+    """Run the block with SciPy's and NumPy's OpenBLAS on one thread (see the module
+    docstring)."""
+    pairs = _blas_controls()
+    before = [int(get()) for get, _ in pairs]
+    for _, put in pairs:
+        put(1)
     try:
         yield
     finally:
-        put(before)
+        for (_, put), n in zip(pairs, before, strict=True):
+            put(n)
 
 
 def _single_threaded(kernel):
@@ -222,7 +229,7 @@ def rnn_seq_fwd(xp, h0, w_hh, bias, lengths, reverse, relu, out, hprev):
     for s in range(T):
         t = T - 1 - s if reverse else s
         hprev[t] = h
-        np.dot(h, wt, pre)
+        gemm(h, wt, pre)
         for b in range(B):
             if t < lengths[b]:
                 x, p, hb, o = xp[t, b], pre[b], h[b], out[t, b]
@@ -264,7 +271,7 @@ def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu, record, dp
                         dp[k] = (d[k] + g[k]) * (one - y[k] * y[k])
             else:
                 dpre[t, b] = zero
-        np.dot(dpre[t], w_hh, tmp)
+        gemm(dpre[t], w_hh, tmp)
         for b in range(B):
             if t < lengths[b]:
                 dh[b] = tmp[b]
@@ -291,7 +298,7 @@ def lstm_seq_fwd(xp, h0, c0, w_hh, bias, lengths, reverse, out, hprev, cprev, ta
         t = T - 1 - s if reverse else s
         hprev[t] = h
         cprev[t] = c
-        np.dot(h, wt, gates)
+        gemm(h, wt, gates)
         for b in range(B):
             g, a, tc, cb = gates[b], acts[t, b], tanh_c[t, b], c[b]
             for k in range(G):
@@ -361,12 +368,11 @@ def lstm_seq_bwd(
                     dcb[k] = dct[k] * a[H + k]
             else:
                 dgates[t, b] = zero
-        np.dot(dgates[t], w_hh, tmp)
+        gemm(dgates[t], w_hh, tmp)
         for b in range(B):
             if t < lengths[b]:
                 dh[b] = tmp[b]
     return dgates, dh, dc, grad_h
-
 
 
 # ---- GRU ----
@@ -388,7 +394,7 @@ def gru_seq_fwd(xp, h0, w_hh, b_ih, b_hh, lengths, reverse, out, hprev, ghn):
     for s in range(T):
         t = T - 1 - s if reverse else s
         hprev[t] = h
-        np.dot(h, wt, gh)
+        gemm(h, wt, gh)
         for b in range(B):
             g, a, gn = gh[b], acts[t, b], ghn[t, b]
             for k in range(2 * H):
@@ -444,7 +450,7 @@ def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, rec
                 dgh[b] = 0
                 dgi[t, b] = 0
                 dghn[t, b] = 0
-        np.dot(dgh, w_hh, tmp)
+        gemm(dgh, w_hh, tmp)
         for b in range(B):
             if t < lengths[b]:
                 dh[b] += tmp[b]

@@ -1,0 +1,80 @@
+"""``kernels.gemm``: ``out = a @ b + beta * out`` from compiled code through NumPy's BLAS, its
+``np.dot`` fallback, and the thread control around the sequence kernels."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+from tinyrnn.kernels import gemm as G
+from tinyrnn.kernels import seq_jit
+
+
+@numba.njit(cache=False)
+def _compiled(a, b, out, beta):
+    return G.gemm(a, b, out, beta)
+
+
+def _arrays(m, k, n, dtype, seed):
+    rng = np.random.default_rng(seed)
+    a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    return a, b, rng.standard_normal((m, n)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("beta", [0.0, 1.0, 0.5])
+@pytest.mark.parametrize("shape", [(32, 128, 512), (3, 5, 7), (1, 1, 1), (4, 0, 3), (0, 3, 2)])
+def test_compiled_gemm_matches_numpy(dtype, beta, shape):
+    a, b, c = _arrays(*shape, dtype, seed=sum(shape))
+    want = a.astype(np.float64) @ b.astype(np.float64) + beta * c.astype(np.float64)
+    got = _compiled(a, b, c.copy(), beta)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * max(1, shape[1]))
+    np.testing.assert_allclose(G.gemm(a, b, c.copy(), beta), want, rtol=tol, atol=tol * 10)
+
+
+@pytest.mark.filterwarnings("ignore::numba.NumbaPerformanceWarning")
+def test_non_contiguous_operands_take_np_dot():
+    a, b, c = _arrays(6, 4, 5, np.float64, seed=1)
+    at = np.asfortranarray(a)
+    np.testing.assert_allclose(_compiled(at, b[:, ::1], c.copy(), 1.0), a @ b + c, rtol=1e-12)
+    bt = np.ascontiguousarray(np.concatenate([b, b], axis=1))[:, ::2]  # strided view
+    np.testing.assert_allclose(_compiled(a, bt, c.copy(), 0.0), a @ bt, rtol=1e-12)
+
+
+def test_shape_mismatch_is_an_error():
+    a, b, c = _arrays(3, 4, 5, np.float32, seed=2)
+    with pytest.raises(ValueError, match=r"gemm: shapes do not match \(M, K\) @ \(K, N\)"):
+        _compiled(a, b[:3], c, 0.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fallback_has_the_cblas_interface(dtype):
+    """The fallback bound when NumPy's BLAS is not found: called here through ctypes with the
+    ILP64 cblas argument list, on operands with leading dimensions wider than the matrices."""
+    fn = G._fallback(dtype)
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((3, 6)).astype(dtype)  # a = A[:, :4], lda = 6
+    B = rng.standard_normal((4, 7)).astype(dtype)  # b = B[:, :5], ldb = 7
+    C = rng.standard_normal((3, 8)).astype(dtype)  # c = C[:, :5], ldc = 8
+    want = 2.0 * (A[:, :4] @ B[:, :5]) + 0.5 * C[:, :5]
+    tail = C[:, 5:].copy()
+    fn.ctypes(101, 111, 111, 3, 5, 4, 2.0, A.ctypes.data_as(fn.ctypes.argtypes[7]), 6,
+              B.ctypes.data_as(fn.ctypes.argtypes[9]), 7, 0.5,
+              C.ctypes.data_as(fn.ctypes.argtypes[12]), 8)  # fmt: skip
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(C[:, :5], want, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(C[:, 5:], tail)  # columns past n are left alone
+
+
+def test_backend_is_reported():
+    assert G.BACKEND in ("numpy-openblas", "np.dot", "numpy")
+
+
+def test_one_blas_thread_restores_every_library():
+    pairs = seq_jit._blas_controls()
+    before = [int(get()) for get, _ in pairs]
+    with seq_jit.one_blas_thread():
+        assert all(int(get()) == 1 for get, _ in pairs)
+    assert [int(get()) for get, _ in pairs] == before
