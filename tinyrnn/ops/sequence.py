@@ -192,13 +192,15 @@ def _weight_grads(ctx, dg, x2, w_ih, hprev, i_x, i_wih, i_whh, i_bih, i_bhh, dgh
         grads[i_x] = dx
     if need[i_wih]:
         grads[i_wih] = dg2.T @ x2
-    if need[i_bih]:
-        grads[i_bih] = dg2.sum(axis=0)
+    if need[i_bih] or (need[i_bhh] and dghn is None):
+        db = dg2.sum(axis=0)
+        if need[i_bih]:
+            grads[i_bih] = db
     if dghn is None:
         if need[i_whh]:
             grads[i_whh] = dg2.T @ hp2
-        if need[i_bhh]:
-            grads[i_bhh] = dg2.sum(axis=0)
+        if need[i_bhh]:  # both biases enter the gates the same way: the same gradient
+            grads[i_bhh] = db.copy() if need[i_bih] else db
         return grads
     n = dghn.shape[-1]
     dn2 = dghn.reshape(-1, n)
