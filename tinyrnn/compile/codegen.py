@@ -8,18 +8,34 @@ Python source that Numba compiles (and that also runs as plain Python, for tests
 step ``t`` (backwards in time when ``rev``): ``X`` (T, B, I) is the input, ``Q*`` (T, B, n) the
 values computed before the loop from ``x`` alone (such as ``x W^T``), ``P*`` the invariants
 (parameters and what is computed from them, as 2-D arrays), ``S*`` (B, n) the initial state.
-Each per-step value is a (B, n) array; an element-wise op is one loop nest over it, with
-NumPy broadcasting spelled out in the indices (``P[0, k]`` for a bias row, ``V[b, 0]`` for a
-column); ``h @ W`` is ``np.dot`` into a preallocated buffer (BLAS); ``LSTMCellStep`` and
-``GRUCellStep`` are one fused loop each. ``L`` (B,) are the sequence lengths: a finished
-sequence keeps its state and outputs zeros. Values the backward needs are kept per step in
-(T, B, n) arrays (``saved``); the others live in one (B, n) buffer.
+``L`` (B,) are the sequence lengths: a finished sequence keeps its state and outputs zeros.
+
+A step is a chain of matrix products (``h @ W`` is ``np.dot`` into a preallocated buffer, a
+plain NN product on BLAS) and, between them, row-wise segments: one ``for b in range(B)`` loop
+whose body holds, for that row, short unit-stride loops over its columns (1-D row views,
+NumPy broadcasting spelled out in the index: ``P[0]`` for a bias row, ``[0]`` for a column).
+Inside a run of element-wise ops of one width, every value that leaves the run gets one loop
+writing only that array (loops that write one array and read a few are the ones LLVM
+vectorises); a value used only inside the run is inlined into the expression that reads it, or
+kept in one row of scratch memory when read twice. Column slices (``split``/``chunk``) are read
+in place, without a copy, unless a matrix product or the backward needs them. ``LSTMCellStep``
+and ``GRUCellStep`` are a few such loops each.
+
+Memory: per step, only the values the backward reads are kept over all steps (``saved``: the
+inputs or outputs of ops whose derivative needs them, such as a sigmoid's output, and the left
+operand of ``h @ W``); everything else lives in one (B, n) buffer reused at every step.
 
 ``bwd(L, rev, X, Q.., P.., saved.., GOUT, GF0..) -> (GX, GQ0.., GP0.., GS0..)`` walks the steps
-in reverse order and the ops of a step in reverse order, accumulating adjoints with ``+=``
-into the buffers of the op's inputs; accumulating at a broadcast index (``GP[0, k] += ...``)
-is the sum that undoes broadcasting. The gradient of a matrix ``W`` in ``h @ W`` is one large
-product after the loop, ``(H_all)^T (dZ_all)`` over all ``T*B`` rows.
+in reverse order and the segments of a step in reverse order. In a run, an adjoint that stays
+in the run is an expression (or a scratch row) built from the terms of its readers; each array
+adjoint gets one loop adding all of the run's terms (``+=``; at a broadcast index such as
+``GP[0]`` that sum undoes broadcasting). Values with the same adjoint share one buffer: an
+argument of ``a + b`` (or the first of ``a - b``) used nowhere else has the sum's adjoint, so
+the adjoint of ``x W + h U + b`` is written once, straight into the gradient of ``x W`` (all
+steps), which is also the ``dZ`` the gradient of ``U`` needs: that is one large product after
+the loop, ``(H_all)^T (dZ_all)`` over all ``T*B`` rows. The product for the gradient of ``h``
+uses the transposed matrix made contiguous once, and writes straight into ``h``'s adjoint when
+the product is its only reader (no zero-fill, no extra pass).
 """
 
 from __future__ import annotations
@@ -113,12 +129,28 @@ class _Gen:
         self.names: dict[int, str] = {}
         self.consts: dict[str, str] = {}
         self.loop_nodes = [n for n in g.nodes if n.role == "loop"]
+        self.consumers: dict[int, list[OpNode]] = {}  # one entry per use
+        for n in self.loop_nodes:
+            for a in n.args:
+                self.consumers.setdefault(id(a), []).append(n)
+        self.out_ids = {id(v) for v in g.outputs}
         self._name_values()
-        self.saved: set[int] = set()
-        self.local: set[int] = set()  # values kept in a scalar inside their loop nest
-        self.local_adj: set[int] = set()  # adjoints kept in a scalar inside their loop nest
-        self._find_saved()
+        need = self._needed()
+        self.views: dict[int, tuple[Value, int, int]] = {}
+        self._find_views(need)
+        self.nodes = [n for n in self.loop_nodes if id(n.outs[0]) not in self.views]
+        self.saved: set[int] = {id(v) for v in need if v.role == "loop"}
+        self.local: set[int] = set()  # forward values kept in registers inside their run
+        self.local_adj: set[int] = set()  # adjoints that never leave their run
         self._find_locals()
+        self.cls: dict[int, int] = {}
+        self.store: dict[int, tuple[str, str, int]] = {}
+        self._find_classes()
+        self.direct: set[int] = set()  # matmul nodes whose left adjoint is written by np.dot
+        self._find_direct()
+        self.scratch: dict[str, int] = {}
+        self.rows: dict[str, str] = {}
+        self.fx: dict[int, str] = {}
 
     # ---- names ----
 
@@ -154,37 +186,240 @@ class _Gen:
     def name(self, v: Value) -> str:
         return self.names[id(v)]
 
-    def ix(self, v: Value, row: str, col: str, ncols: int | None) -> str:
-        """Expression for ``v`` at element (row, col) of a (B, ncols) result, broadcasting."""
-        if v.kind == "scalar":
-            return self.const(v.data)
-        if id(v) in self.local:
-            return f"l{self.name(v)}"
-        c = col if ncols is None or v.cols == ncols else "0"
-        r = row if v.batch else "0"
-        base = self.name(v)
-        return f"{base}[t, {r}, {c}]" if v.role == "seq" else f"{base}[{r}, {c}]"
-
-    def adj(self, v: Value, row: str, col: str, ncols: int | None) -> str | None:
-        """Adjoint buffer of ``v`` at (row, col), or None for values without a gradient."""
-        if v.kind in ("scalar", "const"):
-            return None
-        if id(v) in self.local_adj:
-            return f"a{self.name(v)}"
-        c = col if ncols is None or v.cols == ncols else "0"
-        r = row if v.batch else "0"
-        base = self.name(v)
-        if v.role == "seq":
-            return f"G{base}[t, {r}, {c}]"
-        if v.role == "inv":
-            return f"G{base}[0, {c}]"
-        if v.kind == "state":
-            return f"GS{v.index}[{r}, {c}]"
-        return f"G{base}[{r}, {c}]"
-
     @staticmethod
     def has_grad(v: Value) -> bool:
         return v.kind not in ("scalar", "const")
+
+    def is_loop_op(self, v: Value) -> bool:
+        return v.kind == "op" and v.role == "loop"
+
+    # ---- analysis ----
+
+    def _needed(self) -> list[Value]:
+        """The values the backward reads (inputs or outputs of element-wise ops, the left
+        operand of a matrix product whose matrix needs a gradient, ...)."""
+        need: list[Value] = []
+        for n in self.loop_nodes:
+            fn = n.fn
+            if fn in _TEMPLATES:
+                _, grads = _TEMPLATES[fn]
+                for i, a in enumerate(n.args):
+                    tmpl = grads[i]
+                    if tmpl is None or not self.has_grad(a):
+                        continue
+                    need.extend(b for j, b in enumerate(n.args) if f"{{{j}}}" in tmpl)
+                    if "{y}" in tmpl:
+                        need.append(n.outs[0])
+            elif fn is E.Clamp:
+                need.append(n.args[0])
+            elif fn is L.MatMul:
+                left, right = n.args
+                if self.has_grad(right):
+                    need.append(left)
+            elif fn is Fu.LSTMCellStep:
+                need.append(n.args[1])
+            elif fn is Fu.GRUCellStep:
+                need.extend(n.args[1:])
+        return need
+
+    def _find_views(self, need: list[Value]) -> None:
+        """Column slices read in place (no copy forward, no adjoint buffer backward), unless
+        the backward reads them (then a saved copy of the slice is smaller than the whole) or
+        a matrix product needs them contiguous."""
+        needed = {id(v) for v in need}
+        for n in self.loop_nodes:
+            if n.fn is not M.GetItem:
+                continue
+            out = n.outs[0]
+            if id(out) in needed:
+                continue
+            if any(c.fn is L.MatMul for c in self.consumers.get(id(out), [])):
+                continue
+            start, _, step = self._slice(n)
+            self.views[id(out)] = (n.args[0], start, step)
+
+    def resolve(self, v: Value, col: str) -> tuple[Value, str]:
+        """The array a (possibly sliced) value lives in, and the column there."""
+        while id(v) in self.views:
+            base, start, step = self.views[id(v)]
+            inner = col if step == 1 else f"({col}) * {step}"
+            col = inner if start == 0 else f"{start} + {inner}"
+            v = base
+        return v, col
+
+    def runs(self) -> list[list[OpNode]]:
+        """The emitted loop ops in order, consecutive element-wise ops of one width grouped."""
+        out: list[list[OpNode]] = []
+        for n in self.nodes:
+            if (
+                _is_ew(n)
+                and out
+                and _is_ew(out[-1][0])
+                and out[-1][0].outs[0].cols == n.outs[0].cols
+            ):
+                out[-1].append(n)
+            else:
+                out.append([n])
+        return out
+
+    def _find_locals(self) -> None:
+        """Values (and adjoints) that never leave their run live in registers (inlined into
+        the expression that reads them) or in one row of scratch memory."""
+        for run in self.runs():
+            if not _is_ew(run[0]):
+                continue
+            members = {id(n) for n in run}
+            for n in run:
+                v = n.outs[0]
+                inside = all(id(c) in members for c in self.consumers.get(id(v), []))
+                if inside and id(v) not in self.out_ids:
+                    self.local_adj.add(id(v))
+                    if id(v) not in self.saved:
+                        self.local.add(id(v))
+
+    def _find_classes(self) -> None:
+        """Values with the same adjoint share one buffer: an argument of ``a + b`` (or the
+        first of ``a - b``) used nowhere else has the adjoint of the sum. So the adjoint of
+        ``x W + h U + b`` is written once, into the gradient of ``x W`` (a buffer over all
+        steps), which is also what the product ``h U`` needs for the gradient of ``U``."""
+        parent: dict[int, int] = {}
+        vals: dict[int, Value] = {}
+
+        def find(i: int) -> int:
+            while parent.get(i, i) != i:
+                i = parent[i]
+            return i
+
+        def seqs(root: int) -> int:
+            return sum(1 for i, v in vals.items() if find(i) == root and v.role == "seq")
+
+        for n in self.nodes:
+            for v in n.outs:
+                vals[id(v)] = v
+        for n in self.nodes:
+            if n.fn not in (E.Add, E.Sub):
+                continue
+            y = n.outs[0]
+            for i, a in enumerate(n.args):
+                if n.fn is E.Sub and i == 1:
+                    continue
+                if a.kind != "op" or a.role not in ("loop", "seq") or id(a) in self.views:
+                    continue
+                if a.cols != y.cols or not a.batch or id(a) in self.out_ids:
+                    continue
+                if len(self.consumers.get(id(a), [])) != 1:
+                    continue
+                vals[id(a)] = a
+                ra, ry = find(id(a)), find(id(y))
+                if ra == ry or (seqs(ra) and seqs(ry)):
+                    continue
+                parent[ra] = ry
+        members: dict[int, list[Value]] = {}
+        for i, v in vals.items():
+            members.setdefault(find(i), []).append(v)
+        for root, vs in members.items():
+            for v in vs:
+                self.cls[id(v)] = root
+            seq = [v for v in vs if v.role == "seq"]
+            cols = vs[0].cols
+            dz = any(
+                p.fn is L.MatMul and p.outs[0] is v and self.has_grad(p.args[1])
+                for v in vs
+                for p in self.nodes
+            )
+            if seq:
+                self.store[root] = ("seq", f"G{self.name(seq[0])}", cols)
+            elif dz:
+                self.store[root] = ("dz", f"DZ{len(self.store)}", cols)
+            elif all(id(v) in self.local_adj for v in vs):
+                self.store[root] = ("local", f"a{self.name(vs[-1])}", cols)
+            else:
+                self.store[root] = ("buf", f"G{self.name(vs[-1])}", cols)
+
+    def _find_direct(self) -> None:
+        for n in self.nodes:
+            if n.fn is not L.MatMul:
+                continue
+            left = n.args[0]
+            if not self.has_grad(left) or id(left) in self.out_ids:
+                continue
+            if len(self.consumers.get(id(left), [])) != 1:
+                continue
+            if left.kind == "state" or self.is_loop_op(left):
+                self.direct.add(id(n))
+
+    def storage(self, v: Value) -> tuple[str, str, int]:
+        return self.store[self.cls[id(v)]]
+
+    # ---- references inside a ``for b`` loop ----
+
+    def rv(self, array: str) -> str:
+        """Row variable for the row expression ``array`` (defined at the top of the b loop)."""
+        for var, expr in self.rows.items():
+            if expr == array:
+                return var
+        var = f"r{len(self.rows)}"
+        self.rows[var] = array
+        return var
+
+    def row_of(self, v: Value) -> str:
+        """Row expression of a forward value (array) at the current step and row b."""
+        base = self.name(v)
+        if v.role == "seq":
+            return f"{base}[t, b]"
+        if v.role == "inv":
+            return f"{base}[b]" if v.batch else f"{base}[0]"
+        return f"{base}[b]"
+
+    def ix(self, v: Value, col: str, ncols: int | None) -> str:
+        """Expression for ``v`` at column ``col`` of a row of a (B, ncols) result."""
+        if v.kind == "scalar":
+            return self.const(v.data)
+        if id(v) in self.fx:
+            return self.fx[id(v)]
+        c = col if ncols is None or v.cols == ncols else "0"
+        v, c = self.resolve(v, c)
+        if id(v) in self.fx:  # pragma: no cover - views never point into a run's registers
+            raise AssertionError("view of a register value")
+        return f"{self.rv(self.row_of(v))}[{c}]"
+
+    def adj_row(self, v: Value) -> str | None:
+        """Row expression of the adjoint array of ``v`` (None: no gradient; 'local': in
+        registers)."""
+        if v.kind in ("scalar", "const"):
+            return None
+        base = self.name(v)
+        if self.is_loop_op(v) or (v.role == "seq" and id(v) in self.cls):
+            kind, name, _ = self.storage(v)
+            if kind == "local":
+                return "local"
+            return f"{name}[t, b]" if kind in ("seq", "dz") else f"{name}[b]"
+        if v.role == "seq":
+            return f"G{base}[t, b]"
+        if v.role == "inv":
+            return f"G{base}[0]"
+        if v.kind == "state":
+            return f"GS{v.index}[b]"
+        raise AssertionError(v.kind)  # pragma: no cover
+
+    def adj(self, v: Value, col: str, ncols: int | None) -> str | None:
+        """Adjoint of ``v`` at a column of the current row (an array element), or None."""
+        if not self.has_grad(v):
+            return None
+        c = col if ncols is None or v.cols == ncols else "0"
+        v, c = self.resolve(v, c)
+        row = self.adj_row(v)
+        if row is None:
+            return None
+        assert row != "local"
+        return f"{self.rv(row)}[{c}]"
+
+    def adj_step(self, v: Value) -> str:
+        """The (B, n) adjoint array of ``v`` at the current step (for np.dot)."""
+        if v.kind == "state":
+            return f"GS{v.index}"
+        kind, name, _ = self.storage(v)
+        return f"{name}[t]" if kind in ("seq", "dz") else name
 
     def per_step(self, v: Value) -> str:
         """The (B, n) array of ``v`` at the current step (for np.dot)."""
@@ -200,165 +435,34 @@ class _Gen:
             return f"ST{v.index}"
         return f"{base}_all"
 
-    # ---- what backward reads ----
+    def scratch_row(self, name: str, cols: int) -> str:
+        self.scratch[name] = cols
+        return name
 
-    def _find_saved(self) -> None:
-        need: list[Value] = []
-        for n in self.loop_nodes:
-            fn = n.fn
-            if fn in _TEMPLATES:
-                _, grads = _TEMPLATES[fn]
-                for i, a in enumerate(n.args):
-                    tmpl = grads[i]
-                    if tmpl is None or self.adj(a, "b", "k", None) is None:
-                        continue
-                    for j, b in enumerate(n.args):
-                        if f"{{{j}}}" in tmpl:
-                            need.append(b)
-                    if "{y}" in tmpl:
-                        need.append(n.outs[0])
-            elif fn is E.Clamp:
-                need.append(n.args[0])
-            elif fn is L.MatMul:
-                left, right = n.args
-                if self.has_grad(right):
-                    need.append(left)
-            elif fn is Fu.LSTMCellStep:
-                need.append(n.args[1])
-            elif fn is Fu.GRUCellStep:
-                need.extend(n.args[1:])
-        for v in need:
-            if v.role == "loop":
-                self.saved.add(id(v))
+    def _kloop(self, w: _Writer, cols: int, stmt: str) -> None:
+        w(f"for k in range({cols}):")
+        with w.indent():
+            w(stmt)
 
-    def runs(self) -> list[list[OpNode]]:
-        """The loop ops in order, consecutive element-wise ops of one width grouped: each group
-        becomes one loop nest forward and one backward."""
-        out: list[list[OpNode]] = []
-        for n in self.loop_nodes:
-            if (
-                _is_ew(n)
-                and out
-                and _is_ew(out[-1][0])
-                and out[-1][0].outs[0].cols == n.outs[0].cols
-            ):
-                out[-1].append(n)
-            else:
-                out.append([n])
-        return out
-
-    def _find_locals(self) -> None:
-        """Values (and adjoints) that never leave their group's loop nest live in scalars: no
-        array, no memory traffic, no zeroing, and fewer arrays for LLVM to prove apart."""
-        consumers: dict[int, list[OpNode]] = {}
-        for n in self.loop_nodes:
-            for a in n.args:
-                consumers.setdefault(id(a), []).append(n)
-        sources = {id(v) for v in self.g.outputs}
-        for run in self.runs():
-            if not _is_ew(run[0]):
-                continue
-            members = {id(n) for n in run}
-            for n in run:
-                v = n.outs[0]
-                inside = all(id(c) in members for c in consumers.get(id(v), []))
-                if inside and id(v) not in sources:
-                    self.local_adj.add(id(v))
-                    if id(v) not in self.saved:
-                        self.local.add(id(v))
+    def _row_loop(self, w: _Writer, body: _Writer, guard: bool = False) -> None:
+        """``for b in range(B):`` with the row variables, then ``body``."""
+        w("for b in range(B):")
+        with w.indent():
+            for var, expr in self.rows.items():
+                w(f"{var} = {expr}")
+            if guard:
+                w("if t < L[b]:")
+                w.depth += 1
+            pad = "    " * w.depth
+            w.lines.extend(pad + line for line in body.lines)
+            if guard:
+                w.depth -= 1
+        self.rows = {}
 
     # ---- forward ----
 
-    def ew_fwd(self, n: OpNode) -> list[str]:
-        """Statements computing element (b, k) of an element-wise node."""
-        out = n.outs[0]
-        expr = self._fwd_expr(n, "b", "k", out.cols)
-        if id(out) in self.local:
-            return [f"l{self.name(out)} = {expr}"]
-        return [f"{self.name(out)}[b, k] = {expr}"]
-
-    def ew_bwd(self, n: OpNode) -> list[str]:
-        """Statements adding element (b, k)'s contribution to the inputs' adjoints."""
-        out = n.outs[0]
-        cols = out.cols
-        gy = self.adj(out, "b", "k", cols)
-        assert gy is not None  # an op output always has an adjoint
-        fn = n.fn
-        args = [self.ix(a, "b", "k", cols) for a in n.args]
-        y = self.ix(out, "b", "k", cols)
-        stmts = []
-        for i, a in enumerate(n.args):
-            target = self.adj(a, "b", "k", cols)
-            if target is None:
-                continue
-            if fn is E.Clamp:
-                lo, hi = n.kwargs.get("lo"), n.kwargs.get("hi")
-                conds = []
-                if lo is not None:
-                    conds.append(f"{args[0]} >= {self.const(lo)}")
-                if hi is not None:
-                    conds.append(f"{args[0]} <= {self.const(hi)}")
-                expr = f"({gy} if ({' and '.join(conds)}) else ZERO)" if conds else gy
-            else:
-                tmpl = _TEMPLATES[fn][1][i]
-                if tmpl is None:
-                    continue
-                expr = tmpl.replace("{g}", gy).replace("{y}", y).format(*args)
-            stmts.append(f"{target} += {expr}")
-        return stmts
-
-    def emit(self, w: _Writer, backward: bool) -> None:
-        """Emit the step's ops (in reverse for the backward); each run of element-wise ops of one
-        width is one loop nest (fewer passes over memory, much less code for Numba)."""
-        runs = self.runs()
-        for run in runs[::-1] if backward else runs:
-            if not _is_ew(run[0]):
-                (self.bwd_node if backward else self.fwd_node)(w, run[0])
-                continue
-            if backward:
-                stmts = [f"a{self.name(n.outs[0])} = ZERO" for n in run[::-1]
-                         if id(n.outs[0]) in self.local_adj]  # fmt: skip
-                stmts += [st for m in run[::-1] for st in self.ew_bwd(m)]
-            else:
-                stmts = [st for m in run for st in self.ew_fwd(m)]
-            if stmts:
-                self._loop2(w, run[0].outs[0].cols, stmts)
-
-    def fwd_node(self, w: _Writer, n: OpNode) -> None:
-        out = n.outs[0]
-        y = self.name(out)
-        cols = out.cols
-        fn = n.fn
-        if fn is L.MatMul:
-            left, right = n.args
-            w(f"np.dot({self.per_step(left)}, {self.name(right)}, {y})")
-        elif fn is M.GetItem:
-            start, _, step = self._slice(n)
-            src = self.ix(n.args[0], "b", f"{start} + k * {step}", None)
-            self._loop2(w, cols, f"{y}[b, k] = {src}")
-        elif fn is M.Cat:
-            off = 0
-            for a in n.args:
-                self._loop2(w, a.cols, f"{y}[b, {off} + k] = {self.ix(a, 'b', 'k', None)}")
-                off += a.cols
-        elif fn is R.Sum:
-            a = n.args[0]
-            w("for b in range(B):")
-            with w.indent():
-                w("acc = ZERO")
-                w(f"for k in range({a.cols}):")
-                with w.indent():
-                    w(f"acc += {self.ix(a, 'b', 'k', None)}")
-                w(f"{y}[b, 0] = acc")
-        elif fn is Fu.LSTMCellStep:
-            self._lstm_fwd(w, n)
-        elif fn is Fu.GRUCellStep:
-            self._gru_fwd(w, n)
-        else:  # pragma: no cover - trace.py rejects other ops before this point
-            raise AssertionError(fn)
-
-    def _fwd_expr(self, n: OpNode, row: str, col: str, cols: int) -> str:
-        args = [self.ix(a, row, col, cols) for a in n.args]
+    def _fwd_expr(self, n: OpNode, cols: int) -> str:
+        args = [self.ix(a, "k", cols) for a in n.args]
         if n.fn is E.Clamp:
             x = args[0]
             lo, hi = n.kwargs.get("lo"), n.kwargs.get("hi")
@@ -369,93 +473,188 @@ class _Gen:
             return x
         return _TEMPLATES[n.fn][0].format(*args)
 
+    def _uses(self, v: Value) -> int:
+        return len(self.consumers.get(id(v), []))
+
+    def fwd_run(self, w: _Writer, run: list[OpNode]) -> None:
+        """One loop per value that leaves the run (each loop writes one array, which LLVM
+        vectorises); values used only inside are inlined where they are read, or kept in a
+        row of scratch memory when read more than once."""
+        cols = run[0].outs[0].cols
+        for n in run:
+            y = n.outs[0]
+            expr = self._fwd_expr(n, cols)
+            if id(y) in self.local:
+                if self._uses(y) > 1:
+                    s = self.scratch_row(f"s{self.name(y)}", cols)
+                    self._kloop(w, cols, f"{s}[k] = {expr}")
+                    self.fx[id(y)] = f"{s}[k]"
+                else:
+                    self.fx[id(y)] = f"({expr})"
+            else:
+                self._kloop(w, cols, f"{self.ix(y, 'k', cols)} = {expr}")
+        self.fx = {}
+
+    def fwd_node(self, w: _Writer, n: OpNode) -> None:
+        out = n.outs[0]
+        cols = out.cols
+        fn = n.fn
+        if fn is M.GetItem:
+            start, _, step = self._slice(n)
+            src = self.ix(n.args[0], f"{start} + k * {step}", None)
+            self._kloop(w, cols, f"{self.ix(out, 'k', None)} = {src}")
+        elif fn is M.Cat:
+            off = 0
+            for a in n.args:
+                dst = self.ix(out, f"{off} + k", None)
+                self._kloop(w, a.cols, f"{dst} = {self.ix(a, 'k', None)}")
+                off += a.cols
+        elif fn is R.Sum:
+            a = n.args[0]
+            w("acc = ZERO")
+            self._kloop(w, a.cols, f"acc += {self.ix(a, 'k', None)}")
+            w(f"{self.ix(out, '0', None)} = acc")
+        elif fn is Fu.LSTMCellStep:
+            self._lstm_fwd(w, n)
+        elif fn is Fu.GRUCellStep:
+            self._gru_fwd(w, n)
+        else:  # pragma: no cover - trace.py rejects other ops before this point
+            raise AssertionError(fn)
+
     def _slice(self, n: OpNode) -> tuple[int, int, int]:
         sl = _column_slice(n.kwargs["index"], n.args[0].shape)
         assert sl is not None  # trace.py admits column slices only
         return sl.indices(n.args[0].cols)
 
-    def _loop2(self, w: _Writer, cols: int, stmts: str | list[str]) -> None:
-        w("for b in range(B):")
-        with w.indent():
-            w(f"for k in range({cols}):")
-            with w.indent():
-                for st in [stmts] if isinstance(stmts, str) else stmts:
-                    w(st)
-
     def _lstm_fwd(self, w: _Writer, n: OpNode) -> None:
         gates, cprev = n.args
         H = cprev.cols
-        h, c = (self.name(v) for v in n.outs)
-        a, tc = f"AX{n.outs[0].index}", f"TC{n.outs[0].index}"
-        gx = [self.ix(gates, "b", f"{j * H} + k", None) for j in range(4)]
-        w("for b in range(B):")
-        with w.indent():
-            w(f"for k in range({H}):")
-            with w.indent():
-                w(f"i_ = _sig({gx[0]})")
-                w(f"f_ = _sig({gx[1]})")
-                w(f"g_ = _tanh({gx[2]})")
-                w(f"o_ = _sig({gx[3]})")
-                for j, v in enumerate(("i_", "f_", "g_", "o_")):
-                    w(f"{a}[b, {j * H} + k] = {v}")
-                w(f"c_ = f_ * {self.ix(cprev, 'b', 'k', None)} + i_ * g_")
-                w("tc_ = _tanh(c_)")
-                w(f"{tc}[b, k] = tc_")
-                w(f"{h}[b, k] = o_ * tc_")
-                w(f"{c}[b, k] = c_")
+        j = n.outs[0].index
+        h, c = (self.ix(v, "k", None) for v in n.outs)
+        a, tc = self.rv(f"AX{j}[b]"), self.rv(f"TC{j}[b]")
+        for q, act in enumerate(("_sig", "_sig", "_tanh", "_sig")):
+            g = self.ix(gates, f"{q * H} + k", None)
+            self._kloop(w, H, f"{a}[{q * H} + k] = {act}({g})")
+        cp = self.ix(cprev, "k", None)
+        self._kloop(w, H, f"{c} = {a}[{H} + k] * {cp} + {a}[k] * {a}[{2 * H} + k]")
+        self._kloop(w, H, f"{tc}[k] = _tanh({c})")
+        self._kloop(w, H, f"{h} = {a}[{3 * H} + k] * {tc}[k]")
 
     def _gru_fwd(self, w: _Writer, n: OpNode) -> None:
         gi, gh, hprev = n.args
         H = hprev.cols
-        h = self.name(n.outs[0])
-        a = f"AX{n.outs[0].index}"
-        i = [self.ix(gi, "b", f"{j * H} + k", None) for j in range(3)]
-        r = [self.ix(gh, "b", f"{j * H} + k", None) for j in range(3)]
-        w("for b in range(B):")
-        with w.indent():
-            w(f"for k in range({H}):")
-            with w.indent():
-                w(f"r_ = _sig({i[0]} + {r[0]})")
-                w(f"z_ = _sig({i[1]} + {r[1]})")
-                w(f"n_ = _tanh({i[2]} + r_ * {r[2]})")
-                w(f"{a}[b, k] = r_")
-                w(f"{a}[b, {H} + k] = z_")
-                w(f"{a}[b, {2 * H} + k] = n_")
-                w(f"{h}[b, k] = (ONE - z_) * n_ + z_ * {self.ix(hprev, 'b', 'k', None)}")
+        h = self.ix(n.outs[0], "k", None)
+        a = self.rv(f"AX{n.outs[0].index}[b]")
+        i = [self.ix(gi, f"{q * H} + k", None) for q in range(3)]
+        r = [self.ix(gh, f"{q * H} + k", None) for q in range(3)]
+        self._kloop(w, H, f"{a}[k] = _sig({i[0]} + {r[0]})")
+        self._kloop(w, H, f"{a}[{H} + k] = _sig({i[1]} + {r[1]})")
+        self._kloop(w, H, f"{a}[{2 * H} + k] = _tanh({i[2]} + {a}[k] * {r[2]})")
+        hp = self.ix(hprev, "k", None)
+        self._kloop(w, H, f"{h} = (ONE - {a}[{H} + k]) * {a}[{2 * H} + k] + {a}[{H} + k] * {hp}")
 
     # ---- backward ----
 
+    def _term(self, n: OpNode, i: int, g: str, cols: int) -> str | None:
+        """Contribution of element-wise node ``n`` to the adjoint of its argument ``i``."""
+        fn = n.fn
+        if fn is E.Clamp:
+            x = self.ix(n.args[0], "k", cols)
+            lo, hi = n.kwargs.get("lo"), n.kwargs.get("hi")
+            conds = []
+            if lo is not None:
+                conds.append(f"{x} >= {self.const(lo)}")
+            if hi is not None:
+                conds.append(f"{x} <= {self.const(hi)}")
+            return f"({g} if ({' and '.join(conds)}) else ZERO)" if conds else g
+        tmpl = _TEMPLATES[fn][1][i]
+        if tmpl is None:
+            return None
+        args = [self.ix(a, "k", cols) if f"{{{j}}}" in tmpl else "" for j, a in enumerate(n.args)]
+        y = self.ix(n.outs[0], "k", cols) if "{y}" in tmpl else ""
+        return tmpl.replace("{g}", g).replace("{y}", y).format(*args)
+
+    def bwd_run(self, w: _Writer, run: list[OpNode]) -> None:
+        """The run's adjoints, last op first. An adjoint that stays in the run is an
+        expression inlined into the terms that read it (or a scratch row when read more than
+        once); each array adjoint outside gets one loop adding all its terms."""
+        cols = run[0].outs[0].cols
+        uses: dict[int, int] = {}
+        for n in run:
+            r = self.cls[id(n.outs[0])]
+            for a in n.args:
+                if self.has_grad(a) and self.cls.get(id(a)) != r:
+                    uses[r] = uses.get(r, 0) + 1
+        local_terms: dict[int, list[str]] = {}
+        local_val: dict[int, str | None] = {}
+        pending: dict[tuple[str, str], list[str]] = {}
+
+        def flush(var: str | None = None) -> None:
+            for key in list(pending):
+                if var is None or key[0] == var:
+                    terms = pending.pop(key)
+                    self._kloop(w, cols, f"{key[0]}[{key[1]}] += {' + '.join(terms)}")
+
+        for n in reversed(run):
+            y = n.outs[0]
+            root = self.cls[id(y)]
+            kind, name, _ = self.store[root]
+            g: str | None
+            if kind == "local":
+                if root not in local_val:
+                    terms = local_terms.pop(root, [])
+                    if not terms:
+                        local_val[root] = None
+                    elif uses.get(root, 0) > 1:
+                        s = self.scratch_row(f"s{name}", cols)
+                        self._kloop(w, cols, f"{s}[k] = {' + '.join(terms)}")
+                        local_val[root] = f"{s}[k]"
+                    else:
+                        local_val[root] = f"({' + '.join(terms)})"
+                g = local_val[root]
+            else:
+                g = self.adj(y, "k", cols)
+                assert g is not None
+                flush(g.split("[")[0])
+            if g is None:
+                continue
+            for i, a in enumerate(n.args):
+                if not self.has_grad(a) or self.cls.get(id(a)) == root:
+                    continue
+                term = self._term(n, i, g, cols)
+                if term is None:
+                    continue
+                ra = self.resolve(a, "k")[0]
+                if id(ra) in self.cls and self.store[self.cls[id(ra)]][0] == "local":
+                    local_terms.setdefault(self.cls[id(ra)], []).append(term)
+                    continue
+                target = self.adj(a, "k", cols)
+                assert target is not None
+                var, idx = target.split("[", 1)
+                pending.setdefault((var, idx[:-1]), []).append(term)
+        flush()
+
     def bwd_node(self, w: _Writer, n: OpNode) -> None:
         out = n.outs[0]
-        gy = f"G{self.name(out)}[b, k]"
         cols = out.cols
         fn = n.fn
-        if fn is L.MatMul:
-            left, right = n.args
-            j = out.index
-            if self.has_grad(right):
-                w(f"DZ{j}[t] = G{self.name(out)}")
-            target = self.adj(left, "b", "k", None)
-            if target is not None:
-                w(f"np.dot(G{self.name(out)}, {self.name(right)}.T, TMP{j})")
-                self._loop2(w, left.cols, f"{target} += TMP{j}[b, k]")
-        elif fn is M.GetItem:
+        if fn is M.GetItem:
             start, _, step = self._slice(n)
-            target = self.adj(n.args[0], "b", f"{start} + k * {step}", None)
+            target = self.adj(n.args[0], f"{start} + k * {step}", None)
             if target is not None:
-                self._loop2(w, cols, f"{target} += {gy}")
+                self._kloop(w, cols, f"{target} += {self.adj(out, 'k', None)}")
         elif fn is M.Cat:
             off = 0
             for a in n.args:
-                target = self.adj(a, "b", "k", None)
+                target = self.adj(a, "k", None)
                 if target is not None:
-                    self._loop2(w, a.cols, f"{target} += G{self.name(out)}[b, {off} + k]")
+                    self._kloop(w, a.cols, f"{target} += {self.adj(out, f'{off} + k', None)}")
                 off += a.cols
         elif fn is R.Sum:
             a = n.args[0]
-            target = self.adj(a, "b", "k", None)
+            target = self.adj(a, "k", None)
             if target is not None:
-                self._loop2(w, a.cols, f"{target} += G{self.name(out)}[b, 0]")
+                self._kloop(w, a.cols, f"{target} += {self.adj(out, '0', None)}")
         elif fn is Fu.LSTMCellStep:
             self._lstm_bwd(w, n)
         elif fn is Fu.GRUCellStep:
@@ -464,56 +663,113 @@ class _Gen:
     def _lstm_bwd(self, w: _Writer, n: OpNode) -> None:
         gates, cprev = n.args
         H = cprev.cols
-        h, c = (self.name(v) for v in n.outs)
-        a, tc = f"AX{n.outs[0].index}", f"TC{n.outs[0].index}"
-        tg = [self.adj(gates, "b", f"{j * H} + k", None) for j in range(4)]
-        tc_prev = self.adj(cprev, "b", "k", None)
-        w("for b in range(B):")
+        j = n.outs[0].index
+        a, tc = self.rv(f"AX{j}[b]"), self.rv(f"TC{j}[b]")
+        gh, gc = (self.adj(v, "k", None) for v in n.outs)
+        tg = [self.adj(gates, f"{q * H} + k", None) for q in range(4)]
+        tc_prev = self.adj(cprev, "k", None)
+        w(f"for k in range({H}):")
         with w.indent():
-            w(f"for k in range({H}):")
-            with w.indent():
-                for j, v in enumerate(("i_", "f_", "g_", "o_")):
-                    w(f"{v} = {a}[b, {j * H} + k]")
-                w(f"tc_ = {tc}[b, k]")
-                w(f"gh_ = G{h}[b, k]")
-                w(f"dc_ = G{c}[b, k] + gh_ * o_ * (ONE - tc_ * tc_)")
-                if tg[0] is not None:
-                    w(f"{tg[0]} += dc_ * g_ * i_ * (ONE - i_)")
-                    w(f"{tg[1]} += dc_ * {self.ix(cprev, 'b', 'k', None)} * f_ * (ONE - f_)")
-                    w(f"{tg[2]} += dc_ * i_ * (ONE - g_ * g_)")
-                    w(f"{tg[3]} += gh_ * tc_ * o_ * (ONE - o_)")
-                if tc_prev is not None:
-                    w(f"{tc_prev} += dc_ * f_")
+            for q, v in enumerate(("i_", "f_", "g_", "o_")):
+                w(f"{v} = {a}[{q * H} + k]")
+            w(f"tc_ = {tc}[k]")
+            w(f"gh_ = {gh}")
+            w(f"dc_ = {gc} + gh_ * o_ * (ONE - tc_ * tc_)")
+            if tg[0] is not None:
+                w(f"{tg[0]} += dc_ * g_ * i_ * (ONE - i_)")
+                w(f"{tg[1]} += dc_ * {self.ix(cprev, 'k', None)} * f_ * (ONE - f_)")
+                w(f"{tg[2]} += dc_ * i_ * (ONE - g_ * g_)")
+                w(f"{tg[3]} += gh_ * tc_ * o_ * (ONE - o_)")
+            if tc_prev is not None:
+                w(f"{tc_prev} += dc_ * f_")
 
     def _gru_bwd(self, w: _Writer, n: OpNode) -> None:
         gi, gh, hprev = n.args
         H = hprev.cols
-        h = self.name(n.outs[0])
-        a = f"AX{n.outs[0].index}"
-        ti = [self.adj(gi, "b", f"{j * H} + k", None) for j in range(3)]
-        th = [self.adj(gh, "b", f"{j * H} + k", None) for j in range(3)]
-        tp = self.adj(hprev, "b", "k", None)
-        w("for b in range(B):")
+        a = self.rv(f"AX{n.outs[0].index}[b]")
+        gy = self.adj(n.outs[0], "k", None)
+        ti = [self.adj(gi, f"{q * H} + k", None) for q in range(3)]
+        th = [self.adj(gh, f"{q * H} + k", None) for q in range(3)]
+        tp = self.adj(hprev, "k", None)
+        w(f"for k in range({H}):")
         with w.indent():
-            w(f"for k in range({H}):")
-            with w.indent():
-                w(f"r_ = {a}[b, k]")
-                w(f"z_ = {a}[b, {H} + k]")
-                w(f"n_ = {a}[b, {2 * H} + k]")
-                w(f"g_ = G{h}[b, k]")
-                w("dn_ = g_ * (ONE - z_) * (ONE - n_ * n_)")
-                w(f"dz_ = g_ * ({self.ix(hprev, 'b', 'k', None)} - n_) * z_ * (ONE - z_)")
-                w(f"dr_ = dn_ * {self.ix(gh, 'b', f'{2 * H} + k', None)} * r_ * (ONE - r_)")
-                if ti[0] is not None:
-                    w(f"{ti[0]} += dr_")
-                    w(f"{ti[1]} += dz_")
-                    w(f"{ti[2]} += dn_")
-                if th[0] is not None:
-                    w(f"{th[0]} += dr_")
-                    w(f"{th[1]} += dz_")
-                    w(f"{th[2]} += dn_ * r_")
-                if tp is not None:
-                    w(f"{tp} += g_ * z_")
+            w(f"r_ = {a}[k]")
+            w(f"z_ = {a}[{H} + k]")
+            w(f"n_ = {a}[{2 * H} + k]")
+            w(f"g_ = {gy}")
+            w("dn_ = g_ * (ONE - z_) * (ONE - n_ * n_)")
+            w(f"dz_ = g_ * ({self.ix(hprev, 'k', None)} - n_) * z_ * (ONE - z_)")
+            w(f"dr_ = dn_ * {self.ix(gh, f'{2 * H} + k', None)} * r_ * (ONE - r_)")
+            if ti[0] is not None:
+                w(f"{ti[0]} += dr_")
+                w(f"{ti[1]} += dz_")
+                w(f"{ti[2]} += dn_")
+            if th[0] is not None:
+                w(f"{th[0]} += dr_")
+                w(f"{th[1]} += dz_")
+                w(f"{th[2]} += dn_ * r_")
+            if tp is not None:
+                w(f"{tp} += g_ * z_")
+
+    # ---- the step: segments of row-wise ops between matrix products ----
+
+    def _segments(self) -> list[list[OpNode] | OpNode]:
+        """The step as row-wise segments (lists of runs' nodes) and matmul nodes."""
+        out: list[Any] = []
+        seg: list[list[OpNode]] = []
+        for run in self.runs():
+            if run[0].fn is L.MatMul:
+                if seg:
+                    out.append(seg)
+                    seg = []
+                out.append(run[0])
+            else:
+                seg.append(run)
+        if seg:
+            out.append(seg)
+        return out
+
+    def emit_fwd(self, w: _Writer) -> None:
+        for part in self._segments():
+            if isinstance(part, OpNode):
+                left, right = part.args
+                w(f"np.dot({self.per_step(left)}, {self.name(right)}, {self.name(part.outs[0])})")
+                continue
+            body = _Writer()
+            for run in part:
+                if _is_ew(run[0]):
+                    self.fwd_run(body, run)
+                else:
+                    self.fwd_node(body, run[0])
+            self._row_loop(w, body)
+
+    def emit_bwd(self, w: _Writer) -> None:
+        for part in self._segments()[::-1]:
+            if isinstance(part, OpNode):
+                self._matmul_bwd(w, part)
+                continue
+            body = _Writer()
+            for run in part[::-1]:
+                if _is_ew(run[0]):
+                    self.bwd_run(body, run)
+                else:
+                    self.bwd_node(body, run[0])
+            self._row_loop(w, body)
+
+    def _matmul_bwd(self, w: _Writer, n: OpNode) -> None:
+        left, right = n.args
+        j = n.outs[0].index
+        if not self.has_grad(left):
+            return
+        gy = self.adj_step(n.outs[0])
+        if id(n) in self.direct:
+            w(f"np.dot({gy}, RT{j}, {self.adj_step(left)})")
+            return
+        w(f"np.dot({gy}, RT{j}, TMP{j})")
+        body = _Writer()
+        tmp = self.rv(f"TMP{j}[b]")
+        self._kloop(body, left.cols, f"{self.adj(left, 'k', None)} += {tmp}[k]")
+        self._row_loop(w, body)
 
     # ---- the two functions ----
 
@@ -539,6 +795,11 @@ class _Gen:
         lay = self.layout
         return [self.name(v) for v in lay.q_values] + [f"P{j}" for j in range(len(lay.p_values))]
 
+    def _alloc_scratch(self, w: _Writer, at: int) -> None:
+        lines = [f"    {s} = np.empty({c}, {self.dt})" for s, c in self.scratch.items()]
+        w.lines[at:at] = lines
+        self.scratch = {}
+
     def _fwd(self) -> list[str]:
         g, lay = self.g, self.layout
         w = _Writer()
@@ -557,7 +818,7 @@ class _Gen:
                     w(f"ST{k} = np.empty((T, B, {v.cols}), {self.dt})")
                     saved_names.append(f"ST{k}")
             views: list[str] = []
-            for n in self.loop_nodes:
+            for n in self.nodes:
                 for v in n.outs:
                     name = self.name(v)
                     if id(v) in self.local:
@@ -583,6 +844,7 @@ class _Gen:
                 if v.kind == "state":
                     w(f"NS{k} = np.empty((B, {v.cols}), {self.dt})")
                     passthrough[k] = f"NS{k}"
+            scratch_at = len(w.lines)
             w("for s in range(T):")
             with w.indent():
                 w("t = T - 1 - s if rev else s")
@@ -591,24 +853,25 @@ class _Gen:
                         w(f"ST{k}[t] = st{k}")
                 for line in views:
                     w(line)
-                self.emit(w, backward=False)
+                self.emit_fwd(w)
                 for k, name in passthrough.items():
                     w(f"{name}[:] = st{g.outputs[k].index}")
-                w("for b in range(B):")
-                with w.indent():
-                    w("if t < L[b]:")
-                    with w.indent():
-                        for k, v in enumerate(g.outputs):
-                            src = (
-                                f"{passthrough[k]}[b, k]"
-                                if k in passthrough
-                                else self.ix(v, "b", "k", g.states[k].cols)
-                            )
-                            w(f"for k in range({g.states[k].cols}):")
-                            with w.indent():
-                                w(f"st{k}[b, k] = {src}")
-                                if k == 0:
-                                    w("OUT[t, b, k] = st0[b, k]")
+                body = _Writer()
+                for k, v in enumerate(g.outputs):
+                    n_k = g.states[k].cols
+                    src = (
+                        f"{self.rv(passthrough[k] + '[b]')}[k]"
+                        if k in passthrough
+                        else self.ix(v, "k", n_k)
+                    )
+                    new = self.rv(f"st{k}[b]")
+                    if k == 0:
+                        self._kloop(body, n_k, f"{new}[k] = {src}")
+                        body(f"{self.rv('OUT[t, b]')}[:] = {new}")
+                    else:
+                        self._kloop(body, n_k, f"{new}[k] = {src}")
+                self._row_loop(w, body, guard=True)
+            self._alloc_scratch(w, scratch_at)
             finals = [f"st{k}" for k in range(len(g.states))]
             w(f"return ({', '.join(['OUT', *finals, *saved_names])},)")
         self.saved_names = saved_names
@@ -622,31 +885,40 @@ class _Gen:
         w("@jit")
         inputs = self._signature_inputs() + self.saved_names + ["GOUT", *gfs]
         w(f"def bwd(L, rev, X, {', '.join(inputs)}):")
+        direct_targets = set()
+        for n in self.nodes:
+            if id(n) in self.direct:
+                direct_targets.add(self.adj_step(n.args[0]))
         with w.indent():
             w("T = X.shape[0]")
             w("B = GOUT.shape[1]")
+            zero_each_step = []
             for k in range(len(g.states)):
                 w(f"gf{k} = GF{k}.copy()")
                 w(f"GS{k} = np.empty((B, {g.states[k].cols}), {self.dt})")
-            w(f"GX = np.zeros(X.shape, {self.dt})")
+                if f"GS{k}" not in direct_targets:
+                    zero_each_step.append(f"GS{k}")
+            shape_x = "X.shape" if lay.uses_x else "(1, 1, 1)"
+            w(f"GX = np.zeros({shape_x}, {self.dt})")
             for v in lay.q_values:
                 w(f"G{self.name(v)} = np.zeros({self.name(v)}.shape, {self.dt})")
             for j in range(len(lay.p_values)):
                 w(f"GP{j} = np.zeros(P{j}.shape, {self.dt})")
-            grads_of_loop = []
-            for n in self.loop_nodes:
-                for v in n.outs:
-                    if id(v) in self.local_adj:
-                        continue
-                    w(f"G{self.name(v)} = np.empty((B, {v.cols}), {self.dt})")
-                    grads_of_loop.append(f"G{self.name(v)}")
-                if n.fn is L.MatMul:
+            for kind, name, cols in self.store.values():
+                if kind == "dz":
+                    w(f"{name} = np.zeros((T, B, {cols}), {self.dt})")
+                elif kind == "buf":
+                    w(f"{name} = np.empty((B, {cols}), {self.dt})")
+                    if name not in direct_targets:
+                        zero_each_step.append(name)
+            for n in self.nodes:
+                if n.fn is L.MatMul and self.has_grad(n.args[0]):
                     left, right = n.args
                     j = n.outs[0].index
-                    if self.has_grad(right):
-                        w(f"DZ{j} = np.zeros((T, B, {n.outs[0].cols}), {self.dt})")
-                    if self.adj(left, "b", "k", None) is not None:
+                    w(f"RT{j} = np.ascontiguousarray({self.name(right)}.T)")
+                    if id(n) not in self.direct:
                         w(f"TMP{j} = np.empty((B, {left.cols}), {self.dt})")
+            scratch_at = len(w.lines)
             w("for s in range(T):")
             with w.indent():
                 w("t = s if rev else T - 1 - s")
@@ -655,39 +927,35 @@ class _Gen:
                         w(f"st{name[2:]} = {name}[t]")
                     else:
                         w(f"{name[:-4]} = {name}[t]")
-                for name in grads_of_loop + [f"GS{k}" for k in range(len(g.states))]:
+                for name in zero_each_step:
                     w(f"{name}[:] = ZERO")
-                w("for b in range(B):")
-                with w.indent():
-                    w("if t < L[b]:")
-                    with w.indent():
-                        for k, v in enumerate(g.outputs):
-                            n_k = g.states[k].cols
-                            target = self.adj(v, "b", "k", n_k)
-                            if target is None:
-                                continue
-                            seed = f"gf{k}[b, k]" + (" + GOUT[t, b, k]" if k == 0 else "")
-                            w(f"for k in range({n_k}):")
-                            with w.indent():
-                                w(f"{target} += {seed}")
-                self.emit(w, backward=True)
-                w("for b in range(B):")
-                with w.indent():
-                    w("if t < L[b]:")
-                    with w.indent():
-                        for k in range(len(g.states)):
-                            w(f"gf{k}[b] = GS{k}[b]")
-            for n in self.loop_nodes:
+                body = _Writer()
+                for k, v in enumerate(g.outputs):
+                    n_k = g.states[k].cols
+                    target = self.adj(v, "k", n_k)
+                    if target is None:
+                        continue
+                    seed = f"{self.rv(f'gf{k}[b]')}[k]"
+                    if k == 0:
+                        seed += f" + {self.rv('GOUT[t, b]')}[k]"
+                    self._kloop(body, n_k, f"{target} += {seed}")
+                self._row_loop(w, body, guard=True)
+                self.emit_bwd(w)
+                body = _Writer()
+                for k in range(len(g.states)):
+                    body(f"gf{k}[b] = GS{k}[b]")
+                self._row_loop(w, body, guard=True)
+            self._alloc_scratch(w, scratch_at)
+            for n in self.nodes:
                 if n.fn is L.MatMul:
                     left, right = n.args
                     if not self.has_grad(right):
                         continue
-                    j = n.outs[0].index
                     K, N = right.shape
-                    a_all = self.all_steps(left)
+                    kind, name, _ = self.storage(n.outs[0])
                     w(
-                        f"{'G' + self.name(right)} += np.dot({a_all}.reshape((T * B, {K})).T, "
-                        f"DZ{j}.reshape((T * B, {N})))"
+                        f"G{self.name(right)} += np.dot({self.all_steps(left)}.reshape((T * B, "
+                        f"{K})).T, {name}.reshape((T * B, {N})))"
                     )
             gq = [f"G{self.name(v)}" for v in lay.q_values]
             gp = [f"GP{j}" for j in range(len(lay.p_values))]
