@@ -22,8 +22,8 @@ stop vectorisation. With ``NUMBA_DISABLE_JIT=1`` the helpers are plain NumPy.
 Loop shape: the gate maths is written as several short loops over one contiguous row each
 (``for k: g[k] += a[k] + bias[k]``, then ``for k: a[k] = _sig(g[k])``, ...), not as one loop
 whose body reads and writes the four gates of a unit at once. LLVM vectorises the short loops;
-the combined body it left scalar (LSTM at B=32, H=128, T=64, float32: forward 6.7 -> 5.7 ms,
-backward 5.5 -> 4.8 ms, the same results to the bit).
+the combined body it left scalar (B=32, H=128, T=64, float32, the same results to the bit:
+LSTM forward 6.7 -> 5.7 ms, backward 5.5 -> 4.8 ms; GRU forward 5.0 -> 3.4 ms).
 
 BLAS threads: the per-step products are small (B x H times H x G), and OpenBLAS threads on them
 measured 7.8 ms -> 990 ms (median of 20) for an LSTM forward at B=32, H=128 while the other
@@ -397,17 +397,26 @@ def gru_seq_fwd(xp, h0, w_hh, b_ih, b_hh, lengths, reverse, out, hprev, ghn):
         gemm(h, wt, gh)
         for b in range(B):
             g, a, gn = gh[b], acts[t, b], ghn[t, b]
+            for k in range(G):
+                g[k] += b_hh[k]
+            for k in range(G):
+                a[k] += b_ih[k]
             for k in range(2 * H):
-                a[k] = _sig((a[k] + b_ih[k]) + (g[k] + b_hh[k]))
+                g[k] += a[k]
+            for k in range(2 * H):
+                a[k] = _sig(g[k])
             for k in range(H):
-                gn[k] = g[2 * H + k] + b_hh[2 * H + k]
-                a[2 * H + k] = _tanh((a[2 * H + k] + b_ih[2 * H + k]) + a[k] * gn[k])
+                gn[k] = g[2 * H + k]
+            for k in range(H):
+                g[2 * H + k] = a[2 * H + k] + a[k] * gn[k]
+            for k in range(H):
+                a[2 * H + k] = _tanh(g[2 * H + k])
             if t < lengths[b]:
                 hb, o = h[b], out[t, b]
                 for k in range(H):
-                    z = a[H + k]
-                    hb[k] = (one - z) * a[2 * H + k] + z * hb[k]
-                o[:] = hb
+                    hb[k] = (one - a[H + k]) * a[2 * H + k] + a[H + k] * hb[k]
+                for k in range(H):
+                    o[k] = hb[k]
             else:
                 out[t, b] = zero
     return out, h, acts, hprev, ghn
@@ -423,6 +432,7 @@ def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, rec
     dh = grad_hn.copy()
     tmp = np.empty((B, H), acts.dtype)
     dgh = np.empty((B, G), acts.dtype)
+    gg = np.empty(H, acts.dtype)
     one = acts.dtype.type(1)
     for s in range(T):
         t = s if reverse else T - 1 - s
@@ -431,21 +441,23 @@ def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, rec
                 a, gn, hp, go, dhb = acts[t, b], ghn[t, b], hprev[t, b], grad_out[t, b], dh[b]
                 di, dn_h, dgb = dgi[t, b], dghn[t, b], dgh[b]
                 for k in range(H):
-                    r, z, n = a[k], a[H + k], a[2 * H + k]
-                    g = dhb[k] + go[k]
-                    if record:
-                        grad_h[t, b, k] = g
-                    dn = g * (one - z) * (one - n * n)
-                    dz = g * (hp[k] - n) * z * (one - z)
-                    dr = dn * gn[k] * r * (one - r)
-                    di[k] = dr
-                    di[H + k] = dz
-                    di[2 * H + k] = dn
-                    dn_h[k] = dn * r
-                    dgb[k] = dr
-                    dgb[H + k] = dz
-                    dgb[2 * H + k] = dn * r
-                    dhb[k] = g * z
+                    gg[k] = dhb[k] + go[k]
+                if record:
+                    grad_h[t, b] = gg
+                for k in range(H):
+                    di[2 * H + k] = gg[k] * (one - a[H + k]) * (one - a[2 * H + k] * a[2 * H + k])
+                for k in range(H):
+                    di[H + k] = gg[k] * (hp[k] - a[2 * H + k]) * a[H + k] * (one - a[H + k])
+                for k in range(H):
+                    di[k] = di[2 * H + k] * gn[k] * a[k] * (one - a[k])
+                for k in range(H):
+                    dn_h[k] = di[2 * H + k] * a[k]
+                for k in range(2 * H):
+                    dgb[k] = di[k]
+                for k in range(H):
+                    dgb[2 * H + k] = dn_h[k]
+                for k in range(H):
+                    dhb[k] = gg[k] * a[H + k]
             else:
                 dgh[b] = 0
                 dgi[t, b] = 0
