@@ -22,16 +22,22 @@ from .mode import _SCOPE, STATE
 SERIAL = itertools.count()
 
 
-def _check_forward(cls: type, out: Any, payloads: list[Any]) -> None:
+def _check_forward(cls: type, out: Any, args: tuple[Any, ...]) -> None:
     outs = out if isinstance(out, tuple) else (out,)
     for k, o in enumerate(outs):
         if isinstance(o, (np.ndarray, float, np.floating)) and not np.all(np.isfinite(o)):
-            shapes = [getattr(p, "shape", ()) for p in payloads]
+            shapes = [getattr(p, "shape", ()) for p in args]
             where = "/".join(_SCOPE.get()) or "(no scope)"
             raise RuntimeError(
                 f"detect_anomaly: {cls.__name__}.forward produced a non-finite value in output "
                 f"{k} in scope {where}; input shapes {shapes}"
             )
+
+
+_new = object.__new__
+ndarray = np.ndarray
+_NEEDS1 = (True,)
+_NONE1 = (False,)
 
 
 class Function:
@@ -53,6 +59,12 @@ class Function:
     >>> x.grad.tolist()
     [3.0, 12.0]
     """
+
+    # For the built-in element-wise ops: 1 for a one-input op whose output and gradient have
+    # the input's shape and dtype; 2 for a broadcasting two-input op whose gradients have the
+    # output's shape and dtype. The engine then skips its shape and dtype checks where no
+    # broadcast or type promotion happened (``Context.exact``). User Functions leave it at 0.
+    _exact_grads = 0
 
     @staticmethod
     def forward(ctx: Context, *args: Any, **kwargs: Any) -> Any:
@@ -91,40 +103,124 @@ class Function:
         Value(data=6, grad=0)
         """
         grad_on = STATE.grad_enabled
-        payloads = []
-        needs = []
-        first = None
-        any_need = False
-        for a in args:
+        n = len(args)
+        # One and two positional arguments without options (nearly every op) are spelled out:
+        # they do what _inputs does, without building lists, and call forward directly.
+        if n == 2 and not kwargs:
+            a, b = args
             if isinstance(a, Node):
-                if first is None:
-                    first = a
-                payloads.append(a.data)
-                need = grad_on and a.requires_grad
-                needs.append(need)
-                any_need = any_need or need
+                first = a
+                pa = a.data
+                na = grad_on and a.requires_grad
+                if isinstance(b, Node):
+                    pb = b.data
+                    nb = grad_on and b.requires_grad
+                else:
+                    pb = b
+                    nb = False
+            elif isinstance(b, Node):
+                first = b
+                pa = a
+                na = False
+                pb = b.data
+                nb = grad_on and b.requires_grad
             else:
-                payloads.append(a)
-                needs.append(False)
-        if first is None:
-            raise TypeError(f"{cls.__name__}.apply: expected at least one Tensor or Value input")
-        ctx = Context(cls, tuple(needs))
-        out = cls.forward(ctx, *payloads, **kwargs)
+                raise _no_node(cls)
+            needs: tuple[bool, ...] = (na, nb)
+            any_need = na or nb
+            ctx = _new(Context)
+            ctx.fn = cls
+            ctx.needs_input_grad = needs
+            ctx.saved_tensors = ()
+            out = cls.forward(ctx, pa, pb)
+        elif n == 1 and not kwargs:
+            first = args[0]
+            if not isinstance(first, Node):
+                raise _no_node(cls)
+            any_need = grad_on and first.requires_grad
+            ctx = _new(Context)
+            ctx.fn = cls
+            ctx.needs_input_grad = _NEEDS1 if any_need else _NONE1
+            ctx.saved_tensors = ()
+            out = cls.forward(ctx, first.data)
+        else:
+            first, payloads, needs, any_need = _inputs(cls, args, grad_on)
+            ctx = _new(Context)
+            ctx.fn = cls
+            ctx.needs_input_grad = needs
+            ctx.saved_tensors = ()
+            out = cls.forward(ctx, *payloads, **kwargs)
         if STATE.anomaly:
-            _check_forward(cls, out, payloads)
+            _check_forward(cls, out, args)
         make = type(first)._from_op
-        if not any_need:
-            if isinstance(out, tuple):
-                return tuple(make(o, None, 0) for o in out)
-            return make(out, None, 0)
+        if type(out) is ndarray:
+            if not any_need:
+                return make(out, None, 0)
+            multi = False
+            kind = cls._exact_grads
+            if not kind:
+                ctx.exact = False
+            elif kind == 1:
+                ctx.exact = True
+            else:
+                ctx.exact = n == 2 and _same_layout(args[0], args[1])
+        else:
+            multi = isinstance(out, tuple)
+            if not any_need:
+                return tuple(make(o, None, 0) for o in out) if multi else make(out, None, 0)
+            ctx.exact = False
+            if multi:
+                ctx.n_out = len(out)
+                ctx.out_meta = [
+                    (o.shape, o.dtype) if isinstance(o, np.ndarray) else (None, None) for o in out
+                ]
         ctx.parents = args
         ctx.scope = _SCOPE.get()
-        ctx.options = kwargs
         ctx.serial = next(SERIAL)
-        if isinstance(out, tuple):
-            ctx.n_out = len(out)
-            ctx.out_meta = [
-                (o.shape, o.dtype) if isinstance(o, np.ndarray) else (None, None) for o in out
-            ]
+        if kwargs:
+            ctx.options = kwargs
+        if multi:
             return tuple(make(o, ctx, k) for k, o in enumerate(out))
         return make(out, ctx, 0)
+
+
+def _inputs(cls: type, args: tuple[Any, ...], grad_on: bool) -> tuple[Any, ...]:
+    """For ``apply``: the first node argument, the payloads, ``needs_input_grad`` and whether
+    any input needs a gradient."""
+    payloads = []
+    needs = []
+    first = None
+    any_need = False
+    for a in args:
+        if isinstance(a, Node):
+            if first is None:
+                first = a
+            payloads.append(a.data)
+            need = grad_on and a.requires_grad
+            needs.append(need)
+            any_need = any_need or need
+        else:
+            payloads.append(a)
+            needs.append(False)
+    if first is None:
+        raise _no_node(cls)
+    return first, tuple(payloads), tuple(needs), any_need
+
+
+def _no_node(cls: type) -> TypeError:
+    return TypeError(f"{cls.__name__}.apply: expected at least one Tensor or Value input")
+
+
+def _same_layout(x: Any, y: Any) -> bool:
+    """Whether a broadcasting binary op on arguments ``x`` and ``y`` makes an output of their
+    shape and dtype: two array nodes of one shape and dtype, or one and a Python number."""
+    tx, ty = type(x), type(y)
+    if ty is float or ty is int:
+        return type(x.data) is ndarray
+    if tx is float or tx is int:
+        return type(y.data) is ndarray
+    if tx is ty or (isinstance(x, Node) and isinstance(y, Node)):
+        x = x.data
+        y = y.data
+        return type(x) is type(y) is ndarray and x.shape == y.shape and x.dtype is y.dtype
+    return False

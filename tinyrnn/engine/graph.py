@@ -9,6 +9,7 @@ work: an unrolled sequence of 100,000 steps is an ordinary graph.
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 import numpy as np
@@ -52,21 +53,25 @@ class Context:
     ('Mul', (True, False), True, 2)
     """
 
+    # The fields every recorded op sets are slots; the rarely set ones (``n_out``, ``out_meta``,
+    # ``options``, ``hooks``, ``out_grads``) are class-level defaults that an instance overrides
+    # in its ``__dict__`` only when it has something to say, so making a node writes six fields.
     __slots__ = (
         "fn",
         "parents",
         "needs_input_grad",
         "saved_tensors",
         "scope",
-        "n_out",
-        "out_meta",
-        "options",
         "serial",
-        "hooks",
-        "out_grads",
-        "freed",
+        "exact",
         "__dict__",
     )
+
+    n_out = 1
+    out_meta: list[Any] | None = None
+    options: dict[str, Any] = {}  # shared and never written: an op given options gets its own
+    hooks: dict[int, list[Any]] | None = None
+    out_grads: list[Any] | None = None
 
     def __init__(self, fn: type, needs_input_grad: tuple[bool, ...]):
         self.fn = fn
@@ -74,13 +79,32 @@ class Context:
         self.saved_tensors: tuple[Any, ...] | None = ()
         self.parents: tuple[Any, ...] = ()
         self.scope: tuple[str, ...] = ()
-        self.n_out = 1
-        self.out_meta: list[Any] | None = None
-        self.options: dict[str, Any] = {}
         self.serial = -1
-        self.hooks: dict[int, list[Any]] | None = None
-        self.out_grads: list[Any] | None = None
-        self.freed = False
+        # True when every input that needs a gradient has the output's shape and dtype and the
+        # op's backward is known to return gradients of that shape and dtype (the built-in
+        # element-wise ops), so the sweep can skip the shape and dtype checks of its gradients.
+        self.exact = False
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for a slot not yet written: ``Function.apply`` writes ``parents``,
+        # ``scope``, ``serial`` and ``exact`` after ``forward`` and only for a recorded op, so
+        # a ``forward`` reading them sees the values of a fresh context.
+        try:
+            return _UNSET[name]
+        except KeyError:
+            raise AttributeError(f"'Context' object has no attribute {name!r}") from None
+
+    @property
+    def freed(self) -> bool:
+        """Whether a backward without ``retain_graph`` went through this op (its saved arrays
+        are gone).
+
+        >>> import tinyrnn as tr
+        >>> y = tr.ones(2, requires_grad=True).tanh(); f0 = y.grad_fn.freed
+        >>> y.sum().backward(); f0, y.grad_fn.freed
+        (False, True)
+        """
+        return self.saved_tensors is None
 
     def save_for_backward(self, *items: Any) -> None:
         """Keep arrays (or floats) for ``backward``; read them back from ``saved_tensors``.
@@ -104,6 +128,9 @@ class Context:
 
     def __repr__(self) -> str:
         return f"<{self.fn.__name__}Backward>"
+
+
+_UNSET = {"parents": (), "scope": (), "serial": -1, "exact": False, "saved_tensors": ()}
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -139,29 +166,6 @@ def _fix_grad(ctx: Context, parent: Any, g: Any) -> Any:
     if g.dtype != pdata.dtype:
         g = g.astype(pdata.dtype)
     return g
-
-
-def _pending(root: Context) -> dict[Context, list[Any]]:
-    """For each context reachable from ``root``: ``[grad of output 0, ..., edges to come]``.
-
-    The last item counts the graph edges that will feed gradient into the context; the sweep
-    runs a context once that count reaches zero (Kahn's algorithm), so every node is processed
-    after all its consumers, with an explicit stack instead of recursion.
-    """
-    pending = {root: [None] * root.n_out + [0]}
-    stack = [root]
-    while stack:
-        ctx = stack.pop()
-        for p, need in zip(ctx.parents, ctx.needs_input_grad, strict=True):
-            if need and (pc := p._ctx) is not None:
-                entry = pending.get(pc)
-                if entry is None:
-                    entry = pending[pc] = [None] * (pc.n_out + 1)
-                    entry[-1] = 1
-                    stack.append(pc)
-                else:
-                    entry[-1] += 1
-    return pending
 
 
 def _zeros(ctx: Context, idx: int) -> Any:
@@ -221,6 +225,11 @@ def backward(root: Any, gradient: Any, retain_graph: bool = False) -> None:
     input's shape and dtype here (``unbroadcast``), never in the ops. Without ``retain_graph``
     the saved arrays of every op visited are freed, and a second sweep through them raises.
 
+    The ops run in decreasing creation order (``ctx.serial``), kept in a heap: an op's inputs
+    exist before it does, so every consumer of a node has a larger serial number than the op
+    that made it, and an op comes off the heap only after all its consumers (a topological
+    order found without a separate pass over the graph, and without recursion).
+
     >>> import tinyrnn as tr
     >>> a = tr.tensor(3.0, requires_grad=True)
     >>> b = a + a; c = b + b          # the diamond: a reaches c along four paths
@@ -235,47 +244,62 @@ def backward(root: Any, gradient: Any, retain_graph: bool = False) -> None:
     if rctx is None:
         root._accumulate_grad(_run_leaf_hooks(root, gradient))
         return
-    pending = _pending(rctx)
-    pending[rctx][root._idx] = gradient
+    # The gradient reaching each op: the array itself for a one-output op, else one per output.
+    if rctx.n_out == 1:
+        grads: dict[Context, Any] = {rctx: gradient}
+    else:
+        grads = {rctx: [None] * rctx.n_out}
+        grads[rctx][root._idx] = gradient
+    heap = [(-rctx.serial, rctx)]
     leaves: dict[Any, Any] = {}  # leaf -> summed gradient (nodes hash by identity)
-    ready = [rctx]
     keep = STATE.keep_grads
     anomaly = STATE.anomaly
     ndarray = np.ndarray
-    while ready:
-        ctx = ready.pop()
-        gouts = pending.pop(ctx)
-        gouts.pop()  # the edge count, now zero
-        if ctx.freed:
+    new = _NEW
+    pop, push = heapq.heappop, heapq.heappush
+    while heap:
+        key, ctx = pop(heap)  # key: minus the serial
+        gout = grads.pop(ctx)
+        if ctx.saved_tensors is None:
             raise _freed_error(ctx)
         parents = ctx.parents
+        exact = ctx.exact
+        flowed = True
         if ctx.n_out != 1 or ctx.hooks:
-            gouts = _output_grads(ctx, gouts)
-        elif gouts[0] is None:
-            gouts = None
-        if gouts is None:  # nothing flowed into this op: nothing flows out
-            grads: tuple[Any, ...] = (None,) * len(parents)
+            exact = False  # a hook may have returned a gradient of another shape
+            gouts = _output_grads(ctx, gout if ctx.n_out != 1 else [gout])
+            if gouts is None:
+                flowed = False
+            else:
+                if keep:
+                    ctx.out_grads = list(gouts)
+                result = ctx.fn.backward(ctx, *gouts)
+        elif gout is None:
+            flowed = False
         else:
             if keep:
-                ctx.out_grads = list(gouts)
-            grads = ctx.fn.backward(ctx, *gouts)
-            if type(grads) is not tuple:
-                grads = (grads,)
-            if len(grads) != len(parents):
+                ctx.out_grads = [gout]
+            result = ctx.fn.backward(ctx, gout)
+        if not flowed:  # nothing flowed into this op: nothing flows out
+            result = (None,) * len(parents)
+        else:
+            if type(result) is not tuple:
+                result = (result,)
+            if len(result) != len(parents):
                 raise RuntimeError(
-                    f"{ctx.fn.__name__}.backward returned {len(grads)} gradients; expected "
+                    f"{ctx.fn.__name__}.backward returned {len(result)} gradients; expected "
                     f"{len(parents)} (one per forward input, None where not needed)"
                 )
             if anomaly:
-                _check_finite(ctx, grads)
+                _check_finite(ctx, result)
         if not retain_graph:
-            ctx.saved_tensors = None
-            ctx.freed = True
-        for p, g, need in zip(parents, grads, ctx.needs_input_grad, strict=True):
+            ctx.saved_tensors = None  # frees the saved arrays; ``ctx.freed`` reads this
+        # (lengths checked above; needs_input_grad has one entry per parent by construction)
+        for p, g, need in zip(parents, result, ctx.needs_input_grad, strict=False):
             if not need:
                 continue
-            if g is not None:  # the fast check; _fix_grad handles every other case
-                pdata = p.data
+            if g is not None and (not exact or type(g) is not ndarray):
+                pdata = p.data  # the fast check; _fix_grad handles every other case
                 if type(g) is not type(pdata) or (
                     type(g) is ndarray and (g.shape != pdata.shape or g.dtype != pdata.dtype)
                 ):
@@ -286,12 +310,35 @@ def backward(root: Any, gradient: Any, retain_graph: bool = False) -> None:
                     old = leaves.get(p)
                     leaves[p] = g if old is None else old + g
                 continue
-            entry = pending[pc]
-            if g is not None:
-                old = entry[p._idx]
-                entry[p._idx] = g if old is None else old + g
-            entry[-1] -= 1
-            if not entry[-1]:
-                ready.append(pc)
+            if pc.n_out == 1:
+                old = grads.get(pc, new)
+                if old is new:
+                    grads[pc] = g
+                    if -pc.serial <= key:
+                        raise _order_error(pc, ctx)
+                    push(heap, (-pc.serial, pc))
+                elif g is not None:
+                    grads[pc] = g if old is None else old + g
+            else:
+                entry = grads.get(pc)
+                if entry is None:
+                    entry = grads[pc] = [None] * pc.n_out
+                    if -pc.serial <= key:
+                        raise _order_error(pc, ctx)
+                    push(heap, (-pc.serial, pc))
+                if g is not None:
+                    old = entry[p._idx]
+                    entry[p._idx] = g if old is None else old + g
     for leaf, g in leaves.items():
         leaf._accumulate_grad(_run_leaf_hooks(leaf, g))
+
+
+_NEW = object()  # marks "no gradient entry yet" (None is a valid entry: nothing flowed)
+
+
+def _order_error(pc: Context, ctx: Context) -> RuntimeError:
+    return RuntimeError(
+        f"backward: op {pc.fn.__name__} (serial {pc.serial}) feeds op {ctx.fn.__name__} "
+        f"(serial {ctx.serial}) but was not recorded before it; graph nodes must be made by "
+        "Function.apply"
+    )

@@ -31,6 +31,8 @@ class Add(Function):
     [[2.0, 3.0], [2.0, 3.0]]
     """
 
+    _exact_grads = 2
+
     @staticmethod
     def forward(ctx, x, y):
         try:
@@ -54,6 +56,8 @@ class Sub(Function):
     [2.0]
     """
 
+    _exact_grads = 2
+
     @staticmethod
     def forward(ctx, x, y):
         try:
@@ -76,6 +80,8 @@ class Mul(Function):
     >>> x = tr.tensor([2.0], requires_grad=True); Mul.apply(x, 5.0).backward(); x.grad.tolist()
     [5.0]
     """
+
+    _exact_grads = 2
 
     @staticmethod
     def forward(ctx, x, y):
@@ -102,6 +108,8 @@ class Div(Function):
     >>> y = tr.tensor([2.0], requires_grad=True); Div.apply(1.0, y).backward(); y.grad.tolist()
     [-0.25]
     """
+
+    _exact_grads = 2
 
     @staticmethod
     def forward(ctx, x, y):
@@ -165,6 +173,8 @@ class Neg(Function):
     [-1.0, 2.0]
     """
 
+    _exact_grads = 1
+
     @staticmethod
     def forward(ctx, x):
         return -x
@@ -183,6 +193,8 @@ class Exp(Function):
     >>> Exp.apply(tr.tensor([0.0])).tolist()
     [1.0]
     """
+
+    _exact_grads = 1
 
     @staticmethod
     def forward(ctx, x):
@@ -206,6 +218,8 @@ class Log(Function):
     [0.25]
     """
 
+    _exact_grads = 1
+
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -227,6 +241,8 @@ class Sqrt(Function):
     >>> x = tr.tensor([4.0], requires_grad=True); Sqrt.apply(x).backward(); x.grad.tolist()
     [0.25]
     """
+
+    _exact_grads = 1
 
     @staticmethod
     def forward(ctx, x):
@@ -253,6 +269,8 @@ class Abs(Function):
     [-1.0, 0.0]
     """
 
+    _exact_grads = 1
+
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -273,6 +291,8 @@ class Tanh(Function):
     >>> x = tr.tensor([0.0], requires_grad=True); Tanh.apply(x).backward(); x.grad.tolist()
     [1.0]
     """
+
+    _exact_grads = 1
 
     @staticmethod
     def forward(ctx, x):
@@ -299,6 +319,8 @@ class Sigmoid(Function):
     [0.25]
     """
 
+    _exact_grads = 1
+
     @staticmethod
     def forward(ctx, x):
         y = K.sigmoid_fwd(x)
@@ -322,6 +344,8 @@ class Relu(Function):
     [0.0, 1.0]
     """
 
+    _exact_grads = 1
+
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -342,6 +366,8 @@ class Clamp(Function):
     >>> Clamp.apply(tr.tensor([-3.0, 0.5, 3.0]), lo=-1.0, hi=1.0).tolist()
     [-1.0, 0.5, 1.0]
     """
+
+    _exact_grads = 1
 
     @staticmethod
     def forward(ctx, x, lo=None, hi=None):
