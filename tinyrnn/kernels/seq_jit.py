@@ -233,14 +233,16 @@ def rnn_seq_fwd(xp, h0, w_hh, bias, lengths, reverse, relu, out, hprev):
         for b in range(B):
             if t < lengths[b]:
                 x, p, hb, o = xp[t, b], pre[b], h[b], out[t, b]
+                for k in range(H):
+                    p[k] += x[k] + bias[k]
                 if relu:
                     for k in range(H):
-                        v = x[k] + bias[k] + p[k]
-                        hb[k] = v if v > zero else zero
+                        hb[k] = p[k] if p[k] > zero else zero
                 else:
                     for k in range(H):
-                        hb[k] = _tanh(x[k] + bias[k] + p[k])
-                o[:] = hb
+                        hb[k] = _tanh(p[k])
+                for k in range(H):
+                    o[k] = hb[k]
             else:
                 out[t, b] = zero
     return out, h, hprev
