@@ -468,9 +468,19 @@ def _layer_weighted(out):
 # ---- reused memory (ops.sequence.BUFFERS) ----
 
 
-def test_buffers_are_reused_only_when_free():
+def test_small_arrays_are_not_pooled():
+    from tinyrnn.ops.sequence import BufferPool
+
+    pool = BufferPool(min_bytes=1024)
+    small = pool.empty((4, 4), np.float32)
+    big = pool.empty((32, 32), np.float32)
+    assert pool.nbytes == big.nbytes and small.shape == (4, 4)
+
+
+def test_buffers_are_reused_only_when_free(monkeypatch):
     from tinyrnn.ops.sequence import BUFFERS
 
+    monkeypatch.setattr(BUFFERS, "min_bytes", 0)  # the arrays of this small layer are pooled too
     tr.manual_seed(8)
     lstm = tr.nn.LSTM(3, 4, fused="sequence").double()
     x = tr.randn(6, 2, 3, dtype=tr.float64, requires_grad=True)

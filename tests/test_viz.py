@@ -503,15 +503,16 @@ def test_whole_sequence_padded_batch_greys_the_steps_past_each_end():
     cells = {d.cluster_of[n]: n for n in d.find("LSTM cell")}
     assert sorted(cells) == [f"cluster_lstm_l0_t{t}" for t in range(3)]
     assert not any("#999999" in d.nodes[c] for c in cells.values())
-    # h_n leaves the last step that ran (t=2) for the stacked final states, outside the layer
+    # h_n leaves the last step that ran (t=2) for the final states (h_n gets its leading
+    # layer axis by a reshape, outside the layer)
     rolled = draw(out.sum(), rolled=True)
     assert sorted(label for label, _ in rolled.clusters.values()) == [
         "lstm.l0 cell · ×2 steps (t=3…4) (padding)",
         "lstm.l0 cell · ×3 steps (t=0…2), 1 with ended sequences",
     ]
     d = draw(h_n.sum())
-    (h_n_stack,) = d.find("Stack")
-    (edge,) = [(d.cluster_of[t], a) for t, h, a in d.visible_edges() if h == h_n_stack]
+    (h_n_node,) = d.find("Reshape")
+    (edge,) = [(d.cluster_of[t], a) for t, h, a in d.visible_edges() if h == h_n_node]
     assert edge == ("cluster_lstm_l0_t2", "taillabel=h")
 
 

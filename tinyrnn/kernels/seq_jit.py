@@ -92,14 +92,16 @@ def _blas_controls() -> tuple[tuple[Any, Any], ...]:
 def one_blas_thread() -> Iterator[None]:
     """Run the block with SciPy's and NumPy's OpenBLAS on one thread (see the module
     docstring)."""
-    pairs = _blas_controls()
-    before = [int(get()) for get, _ in pairs]
-    for _, put in pairs:
-        put(1)
+    changed = []
+    for get, put in _blas_controls():
+        n = get()
+        if n != 1:  # most often already 1 (OPENBLAS_NUM_THREADS=1): no call to make
+            put(1)
+            changed.append((put, n))
     try:
         yield
     finally:
-        for (_, put), n in zip(pairs, before, strict=True):
+        for put, n in changed:
             put(n)
 
 

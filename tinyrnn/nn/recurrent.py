@@ -584,10 +584,11 @@ class _RNNBase(Module):
                 finals.append(final)
             layer_in = outs[0] if dirs == 1 else cat(outs, -1)
         y = _batch_major(layer_in, self.batch_first, unbatched)
-        h_n: Any = tuple(
-            stack([f if isinstance(f, Tensor) else f[j] for f in finals], 0)
-            for j in range(self.n_states)
-        )
+        parts = [
+            [f if isinstance(f, Tensor) else f[j] for f in finals] for j in range(self.n_states)
+        ]
+        # one layer and direction: a reshape, cheaper than a one-element stack
+        h_n: Any = tuple(p[0].unsqueeze(0) if len(p) == 1 else stack(p, 0) for p in parts)
         if unbatched:
             h_n = tuple(h.squeeze(1) for h in h_n)
         return y, h_n[0] if self.n_states == 1 else h_n

@@ -42,9 +42,9 @@ class BufferPool:
     """Arrays kept for reuse: ``empty(shape, dtype)`` returns a kept array of that shape and
     dtype that nothing else refers to (its contents are garbage), or a new one, kept too.
     Arrays beyond ``max_bytes`` in total are forgotten, oldest first (those still in use live
-    on as ordinary arrays).
+    on as ordinary arrays); arrays under ``min_bytes`` are not kept (plain ``np.empty``).
 
-    >>> pool = BufferPool()
+    >>> pool = BufferPool(min_bytes=0)
     >>> a = pool.empty((2, 3), np.float32)
     >>> pool.empty((2, 3), np.float32) is a  # still referred to by ``a``
     False
@@ -53,13 +53,16 @@ class BufferPool:
     (2, 3)
     """
 
-    def __init__(self, max_bytes: int = 512 << 20):
+    def __init__(self, max_bytes: int = 512 << 20, min_bytes: int = 64 << 10):
         self.max_bytes = max_bytes
+        self.min_bytes = min_bytes
         self._arrays: list[np.ndarray] = []
         self._lock = threading.Lock()
 
     def empty(self, shape: tuple[int, ...], dtype) -> np.ndarray:
         shape, dtype = tuple(int(n) for n in shape), np.dtype(dtype)
+        if dtype.itemsize * int(np.prod(shape)) < self.min_bytes:
+            return np.empty(shape, dtype)  # small: malloc reuses its own memory, no page faults
         with self._lock:
             for a in self._arrays:
                 # free: referred to only by the list, this loop and getrefcount's argument
