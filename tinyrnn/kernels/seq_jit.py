@@ -88,30 +88,43 @@ def _blas_controls() -> tuple[tuple[Any, Any], ...]:
     return tuple(found)
 
 
-@contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """Run the block with SciPy's and NumPy's OpenBLAS on one thread (see the module
-    docstring)."""
+def _limit_threads() -> list[tuple[Any, int]]:
+    """Set every OpenBLAS found to one thread; return ``(set, old count)`` of those changed."""
     changed = []
     for get, put in _blas_controls():
         n = get()
         if n != 1:  # most often already 1 (OPENBLAS_NUM_THREADS=1): no call to make
             put(1)
             changed.append((put, n))
+    return changed
+
+
+def _restore(changed: list[tuple[Any, int]]) -> None:
+    for put, n in changed:
+        put(n)
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run the block with SciPy's and NumPy's OpenBLAS on one thread (see the module
+    docstring)."""
+    changed = _limit_threads()
     try:
         yield
     finally:
-        for put, n in changed:
-            put(n)
+        _restore(changed)
 
 
 def _single_threaded(kernel):
-    """The jitted ``kernel`` called under ``one_blas_thread``, keeping its name and docs."""
+    """The jitted ``kernel`` called with one BLAS thread, keeping its name and docs."""
 
     @functools.wraps(kernel)
     def call(*args):
-        with one_blas_thread():
+        changed = _limit_threads()
+        try:
             return kernel(*args)
+        finally:
+            _restore(changed)
 
     call.jitted = kernel  # type: ignore[attr-defined]
     return call
