@@ -28,6 +28,7 @@ own last real step. Gradients agree with the per-step graph to round-off (tests 
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 from typing import NamedTuple
@@ -60,9 +61,10 @@ class BufferPool:
         self._lock = threading.Lock()
 
     def empty(self, shape: tuple[int, ...], dtype) -> np.ndarray:
-        shape, dtype = tuple(int(n) for n in shape), np.dtype(dtype)
-        if dtype.itemsize * int(np.prod(shape)) < self.min_bytes:
+        dtype = np.dtype(dtype)
+        if dtype.itemsize * math.prod(shape) < self.min_bytes:
             return np.empty(shape, dtype)  # small: malloc reuses its own memory, no page faults
+        shape = tuple(int(n) for n in shape)
         with self._lock:
             for a in self._arrays:
                 # free: referred to only by the list, this loop and getrefcount's argument
