@@ -92,6 +92,7 @@ class Layout:
     n_states: int = 0
     n_saved: int = 0
     uses_x: bool = False
+    q_read: list[bool] = field(default_factory=list)  # does the backward read q_values[j]?
 
 
 class _Writer:
@@ -140,6 +141,7 @@ class _Gen:
         self._find_views(need)
         self.nodes = [n for n in self.loop_nodes if id(n.outs[0]) not in self.views]
         self.saved: set[int] = {id(v) for v in need if v.role == "loop"}
+        self.layout.q_read = [any(v is q for v in need) for q in self.layout.q_values]
         self.local: set[int] = set()  # forward values kept in registers inside their run
         self.local_adj: set[int] = set()  # adjoints that never leave their run
         self._find_locals()
@@ -883,7 +885,8 @@ class _Gen:
         w = _Writer()
         gfs = [f"GF{k}" for k in range(len(g.states))]
         w("@jit")
-        inputs = self._signature_inputs() + self.saved_names + ["GOUT", *gfs]
+        inputs = [self.name(v) for v in lay.q_values] + [f"P{j}" for j in range(len(lay.p_values))]
+        inputs += [f"G{self.name(v)}" for v in lay.q_values] + self.saved_names + ["GOUT", *gfs]
         w(f"def bwd(L, rev, X, {', '.join(inputs)}):")
         direct_targets = set()
         for n in self.nodes:
@@ -900,8 +903,6 @@ class _Gen:
                     zero_each_step.append(f"GS{k}")
             shape_x = "X.shape" if lay.uses_x else "(1, 1, 1)"
             w(f"GX = np.zeros({shape_x}, {self.dt})")
-            for v in lay.q_values:
-                w(f"G{self.name(v)} = np.zeros({self.name(v)}.shape, {self.dt})")
             for j in range(len(lay.p_values)):
                 w(f"GP{j} = np.zeros(P{j}.shape, {self.dt})")
             for kind, name, cols in self.store.values():

@@ -8,6 +8,14 @@ number of steps), and on disk, where the source is written once as
 The cache folder is ``$TINYRNN_CACHE_DIR``, else ``~/.cache/tinyrnn/compiled``, else a folder
 in the system's temporary directory.
 
+Memory: the values computed before the loop (such as ``x W^T + b`` for all steps, (T, B, n))
+are the largest arrays of a step. Intermediate tensors made there give up their payload as soon
+as their last reader has run (``_release``: the graph keeps the tensor objects as inputs of
+later nodes, but no backward reads them; an op that needs a value saved the array itself). The
+loop's node keeps only those of its inputs its backward reads, and an input it does not read,
+whose array nothing else holds, becomes the buffer its gradient is written into (``_take``),
+so the backward allocates no new (T, B, n) array for it.
+
 With ``TINYRNN_KERNELS=numpy`` or ``NUMBA_DISABLE_JIT=1`` the generated source runs as plain
 Python (slow; for tests and debugging). The loops run with SciPy's BLAS on one thread, as the
 sequence kernels do (``kernels.seq_jit.one_blas_thread``).
@@ -163,20 +171,34 @@ class CompiledLoop(Function):
         n_s = lay.n_states
         ctx.program, ctx.opts = program, (L, bool(reverse))
         ctx.shapes = [np.shape(p) for p in args[nq : nq + n_p]]
-        ctx.save_for_backward(X, qs, ps, res[1 + n_s :])
+        # only the q the backward reads are kept (x W^T in x W^T + h U^T is not)
+        kept = [q if read else None for q, read in zip(qs, lay.q_read, strict=True)]
+        ctx.save_for_backward(X, kept, ps, res[1 + n_s :])
         return tuple(res[: 1 + n_s])
 
     @staticmethod
     def backward(ctx, grad_out, *grad_states):
-        X, qs, ps, saved = ctx.saved_tensors
+        X, kept, ps, saved = ctx.saved_tensors
         program = ctx.program
         L, reverse = ctx.opts
         dt = program.dtype
         gout = np.ascontiguousarray(grad_out, dtype=dt)
         gss = [np.ascontiguousarray(g, dtype=dt) for g in grad_states]
+        T, B = X.shape[0], X.shape[1]
+        bufs = getattr(ctx, "q_buffers", None) or [None] * len(program.layout.q_values)
+        ctx.q_buffers = None  # a second backward (retain_graph) gets fresh arrays
+        gqs = []
+        for buf, v in zip(bufs, program.layout.q_values, strict=True):
+            if buf is None:
+                gqs.append(np.zeros((T, B, v.cols), dt))
+            else:
+                buf.fill(0)
+                gqs.append(buf)
         with one_blas_thread():
-            res = program.bwd(L, reverse, X, *qs, *ps, *saved, gout, *gss)
-        nq, n_p = len(qs), len(ps)
+            none = np.empty((0, 0, 0), dt)
+            qs = [none if q is None else q for q in kept]
+            res = program.bwd(L, reverse, X, *qs, *ps, *gqs, *saved, gout, *gss)
+        nq, n_p = len(program.layout.q_values), len(ps)
         gx = res[0] if program.layout.uses_x else None
         gq = list(res[1 : 1 + nq])
         gp = [
@@ -203,20 +225,66 @@ def _evaluate(
     def arg(v: Value) -> Any:
         return v.data if v.kind == "scalar" else env[id(v)]
 
+    lay = program.layout
     env[id(graph.x)] = x.reshape(T * B, x.shape[2])
-    for node in graph.nodes:
-        if node.role == "loop":
-            continue
+    pre = [node for node in graph.nodes if node.role != "loop"]
+    keep = {id(v) for v in lay.q_values + lay.p_values}
+    last: dict[int, int] = {}
+    for i, node in enumerate(pre):
+        for a in node.args:
+            last[id(a)] = i
+    made: set[int] = set()
+    for i, node in enumerate(pre):
         out = node.fn.apply(*(arg(a) for a in node.args), **node.kwargs)
         outs = out if isinstance(out, tuple) else (out,)
         for v, o in zip(node.outs, outs, strict=True):
             env[id(v)] = o
-    lay = program.layout
+            made.add(id(v))
+        for a in node.args:
+            if last.get(id(a)) == i and id(a) in made and id(a) not in keep:
+                _release(env.pop(id(a)))
     qs = [env[id(v)].reshape(T, B, v.cols) for v in lay.q_values]
     ps = [arg(v) for v in lay.p_values]
-    return CompiledLoop.apply(
+    res = CompiledLoop.apply(
         x, *qs, *ps, *states, program=program, lengths=lengths, reverse=reverse
     )
+    ctx = res[0]._ctx
+    if ctx is not None:
+        ctx.q_buffers = [
+            _take(env[id(v)], q, program.dtype) if id(v) in made and not read else None
+            for v, q, read in zip(lay.q_values, qs, lay.q_read, strict=True)
+        ]
+    return res
+
+
+def _take(t: Tensor, q: Tensor, dtype: Any) -> np.ndarray | None:
+    """Release the (T*B, n) tensor ``t`` made before the loop and its (T, B, n) reshape ``q``;
+    return q's array for the backward to reuse as the gradient buffer of q when nothing else
+    holds it (an op that saved it for its backward, a view of it), else None."""
+    arr, view = t.data, q.data
+    _release(t)
+    _release(q)
+    if not (
+        isinstance(arr, np.ndarray)
+        and arr.flags.owndata
+        and arr.flags.c_contiguous
+        and arr.dtype == dtype
+        and view.base is arr
+    ):
+        return None
+    # references: ``arr``, the argument of getrefcount, ``view.base``; ``view``, the argument
+    if sys.getrefcount(arr) != 3 or sys.getrefcount(view) != 2:
+        return None
+    return view
+
+
+def _release(t: Any) -> None:
+    """Drop the payload of an intermediate tensor made before the loop, keeping its shape and
+    dtype (a zero-stride view of one zero). The graph keeps such tensors as inputs of later
+    nodes, but no backward reads them (an op that needs a value saves the array itself), so
+    their memory would otherwise stay taken until the backward is done."""
+    if isinstance(t, Tensor) and t.data.size > 1:
+        t.data = np.broadcast_to(np.zeros((), t.data.dtype), t.data.shape)
 
 
 class CompiledCell:

@@ -1,0 +1,111 @@
+"""Memory of compiled cells: what the compiled loop keeps, frees and reuses, checked against
+the unrolled graph (float64, plain-Python run of the generated code)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinyrnn as tr
+from tinyrnn.compile import compile_cell, unroll
+
+H, N_IN = 4, 3
+
+
+@pytest.fixture
+def python_mode(monkeypatch):
+    monkeypatch.setenv("TINYRNN_KERNELS", "numpy")
+
+
+def _param(rng, *shape):
+    return tr.nn.Parameter(tr.tensor(rng.standard_normal(shape) * 0.5))
+
+
+class LSTMFromOps(tr.nn.Module):
+    def __init__(self, rng):
+        super().__init__()
+        self.w_ih, self.w_hh = _param(rng, 4 * H, N_IN), _param(rng, 4 * H, H)
+        self.b_ih, self.b_hh = _param(rng, 4 * H), _param(rng, 4 * H)
+
+    def forward(self, x, state):
+        h, c = state
+        i, f, g, o = (x @ self.w_ih.T + self.b_ih + h @ self.w_hh.T + self.b_hh).chunk(4, 1)
+        c_new = f.sigmoid() * c + i.sigmoid() * g.tanh()
+        return o.sigmoid() * c_new.tanh(), c_new
+
+
+class SavedProjection(tr.nn.Module):
+    """The value computed before the loop is a tanh output, which Tanh keeps for its own
+    backward: its array must not be reused as a gradient buffer."""
+
+    def __init__(self, rng):
+        super().__init__()
+        self.w, self.u = _param(rng, H, N_IN), _param(rng, H, H)
+
+    def forward(self, x, h):
+        return (x @ self.w.T).tanh() * (h @ self.u.T).sigmoid()
+
+
+def _grads(cell, x, state, run, weights, retain=False, times=1):
+    leaves = [x, *state, *cell.parameters()]
+    for t in leaves:
+        t.grad = None
+    out, final = run(x, state)
+    loss = (out * tr.tensor(weights[0])).sum() + (final[0] * tr.tensor(weights[1])).sum()
+    for _ in range(times):
+        loss.backward(retain_graph=retain)
+    return out, [t.grad.data.copy() for t in leaves]
+
+
+def _setup(rng, cell):
+    x = tr.tensor(rng.standard_normal((5, 3, N_IN)), requires_grad=True)
+    state = tuple(tr.tensor(rng.standard_normal((3, H)), requires_grad=True) for _ in range(2))
+    weights = [rng.standard_normal((5, 3, H)), rng.standard_normal((3, H))]
+    return x, state, weights
+
+
+def test_projection_buffer_reused_for_its_gradient(python_mode):
+    rng = np.random.default_rng(0)
+    cell = LSTMFromOps(rng)
+    x, state, weights = _setup(rng, cell)
+    fast = compile_cell(cell)
+    out, got = _grads(cell, x, state, lambda x, s: fast(x, s), weights)
+    _, ref = _grads(cell, x, state, lambda x, s: unroll(cell, x, s), weights)
+    for a, b in zip(ref, got, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-11, atol=1e-12)
+    # the buffer was handed to the backward (and dropped by it)
+    out, _ = fast(x, state)
+    bufs = out.grad_fn.q_buffers
+    assert bufs is not None and all(b is not None for b in bufs)
+    assert bufs[0].shape == (5, 3, 4 * H)
+
+
+def test_retained_graph_runs_backward_twice(python_mode):
+    rng = np.random.default_rng(1)
+    cell = LSTMFromOps(rng)
+    x, state, weights = _setup(rng, cell)
+    fast = compile_cell(cell)
+    _, once = _grads(cell, x, state, lambda x, s: fast(x, s), weights)
+    _, twice = _grads(cell, x, state, lambda x, s: fast(x, s), weights, retain=True, times=2)
+    for a, b in zip(once, twice, strict=True):
+        np.testing.assert_allclose(b, 2 * a, rtol=1e-12, atol=1e-12)
+
+
+def test_value_saved_by_its_op_is_not_reused(python_mode):
+    rng = np.random.default_rng(2)
+    cell = SavedProjection(rng)
+    x = tr.tensor(rng.standard_normal((5, 3, N_IN)), requires_grad=True)
+    h = tr.tensor(rng.standard_normal((3, H)), requires_grad=True)
+    w = rng.standard_normal((5, 3, H))
+    fast = compile_cell(cell)
+    grads = []
+    for run in (fast, lambda x, h: unroll(cell, x, h)):
+        for t in [x, h, *cell.parameters()]:
+            t.grad = None
+        out, _ = run(x, h)
+        if run is fast:
+            assert out.grad_fn.q_buffers == [None]
+        (out * tr.tensor(w)).sum().backward()
+        grads.append([t.grad.data.copy() for t in [x, h, *cell.parameters()]])
+    for a, b in zip(grads[1], grads[0], strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-11, atol=1e-12)
