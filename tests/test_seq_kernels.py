@@ -62,7 +62,7 @@ def _kernel_run(K, cell, arrays, lengths, reverse, record=True):
         fwd = K.gru_seq_fwd(xp, h0, w, b, b2, lengths, reverse, *(fill(T, B, H) for _ in "123"))
         assert fwd[2] is xp
         bwd = K.gru_seq_bwd(fwd[2], fwd[4], fwd[3], w, go, gh, lengths, reverse, record,
-                            fill(*xp.shape), fill(T, B, H))  # fmt: skip
+                            fill(*xp.shape), fill(*xp.shape))  # fmt: skip
     res = list(fwd) + list(bwd)
     assert not any(np.isnan(a).any() for a in res)
     return res

@@ -441,14 +441,13 @@ def gru_seq_fwd(xp, h0, w_hh, b_ih, b_hh, lengths, reverse, out, hprev, ghn):
 
 @_single_threaded
 @_njit
-def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, record, dgi, dghn):
+def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, record, dgi, dgh):
     """Backward of ``gru_seq_fwd``; see ``seq_reference.gru_seq_bwd``."""
     T, B, G = acts.shape
     H = G // 3
     grad_h = np.zeros((T if record else 0, B, H), acts.dtype)
     dh = grad_hn.copy()
     tmp = np.empty((B, H), acts.dtype)
-    dgh = np.empty((B, G), acts.dtype)
     gg = np.empty(H, acts.dtype)
     one = acts.dtype.type(1)
     for s in range(T):
@@ -456,7 +455,7 @@ def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, rec
         for b in range(B):
             if t < lengths[b]:
                 a, gn, hp, go, dhb = acts[t, b], ghn[t, b], hprev[t, b], grad_out[t, b], dh[b]
-                di, dn_h, dgb = dgi[t, b], dghn[t, b], dgh[b]
+                di, dgb = dgi[t, b], dgh[t, b]
                 for k in range(H):
                     gg[k] = dhb[k] + go[k]
                 if record:
@@ -467,20 +466,17 @@ def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, rec
                     di[H + k] = gg[k] * (hp[k] - a[2 * H + k]) * a[H + k] * (one - a[H + k])
                 for k in range(H):
                     di[k] = di[2 * H + k] * gn[k] * a[k] * (one - a[k])
-                for k in range(H):
-                    dn_h[k] = di[2 * H + k] * a[k]
                 for k in range(2 * H):
                     dgb[k] = di[k]
                 for k in range(H):
-                    dgb[2 * H + k] = dn_h[k]
+                    dgb[2 * H + k] = di[2 * H + k] * a[k]
                 for k in range(H):
                     dhb[k] = gg[k] * a[H + k]
             else:
-                dgh[b] = 0
+                dgh[t, b] = 0
                 dgi[t, b] = 0
-                dghn[t, b] = 0
-        gemm(dgh, w_hh, tmp)
+        gemm(dgh[t], w_hh, tmp)
         for b in range(B):
             if t < lengths[b]:
                 dh[b] += tmp[b]
-    return dgi, dghn, dh, grad_h
+    return dgi, dgh, dh, grad_h

@@ -191,16 +191,16 @@ def gru_seq_fwd(xp, h0, w_hh, b_ih, b_hh, lengths, reverse, out, hprev, ghn):
     return out, h, acts, hprev, ghn
 
 
-def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, record, dgi, dghn):
+def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, record, dgi, dgh):
     """Backward of ``gru_seq_fwd``::
 
         dh = grad_out_t + dh_t;  dn = dh (1 - z)(1 - n^2);  dz = dh (h_{t-1} - n) z(1-z)
         dr = dn gh_n r(1-r);  dgi = [dr, dz, dn];  dgh = [dr, dz, dn r]
         dh_{t-1} = dgh W_hh + dh z
 
-    Returns: (dgi (T, B, 3H) the gradient of gi, dghn (T, B, H) = dn r, the part of the
-    gradient of gh that differs from dgi, dh0 (B, H), grad_h as in ``rnn_seq_bwd``); dgi and
-    dghn are the arrays to fill.
+    Returns: (dgi (T, B, 3H) the gradient of gi, dgh (T, B, 3H) the gradient of gh (it differs
+    from dgi in its n-part, dn r), dh0 (B, H), grad_h as in ``rnn_seq_bwd``); dgi and dgh are
+    the arrays to fill.
     """
     T, B, G = acts.shape
     H = G // 3
@@ -218,6 +218,6 @@ def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, rec
         dr = dn * ghn[t] * r * (1 - r)
         di = np.where(live, np.concatenate([dr, dz, dn], axis=1), 0)
         dhh = np.where(live, np.concatenate([dr, dz, dn * r], axis=1), 0)
-        dgi[t], dghn[t] = di, dhh[:, 2 * H :]
+        dgi[t], dgh[t] = di, dhh
         dh = np.where(live, dhh @ w_hh + g * z, dh)
-    return dgi, dghn, dh, grad_h
+    return dgi, dgh, dh, grad_h

@@ -181,11 +181,11 @@ def _project(x2: np.ndarray, w_ih: np.ndarray, T: int, B: int) -> np.ndarray:
     return xp
 
 
-def _weight_grads(ctx, dg, x2, w_ih, hprev, i_x, i_wih, i_whh, i_bih, i_bhh, dghn=None):
+def _weight_grads(ctx, dg, x2, w_ih, hprev, i_x, i_wih, i_whh, i_bih, i_bhh, dgh=None):
     """Gradients of x, W_ih, W_hh, b_ih, b_hh from the per-step gate gradients, as big products.
 
-    dg (T, B, G) is the gradient of the gates (of the input projection, and of the recurrent
-    product too except for a GRU, whose n-rows of that one are ``dghn`` (T, B, H)).
+    dg (T, B, G) is the gradient of the gates: of the input projection, and of the recurrent
+    product too, except for a GRU, whose recurrent product has its own, ``dgh`` (T, B, G).
     """
     need = ctx.needs_input_grad
     dg2 = dg.reshape(-1, dg.shape[-1])
@@ -197,22 +197,21 @@ def _weight_grads(ctx, dg, x2, w_ih, hprev, i_x, i_wih, i_whh, i_bih, i_bhh, dgh
         grads[i_x] = dx
     if need[i_wih]:
         grads[i_wih] = dg2.T @ x2
-    if need[i_bih] or (need[i_bhh] and dghn is None):
+    if need[i_bih] or (need[i_bhh] and dgh is None):
         db = dg2.sum(axis=0)
         if need[i_bih]:
             grads[i_bih] = db
-    if dghn is None:
+    if dgh is None:
         if need[i_whh]:
             grads[i_whh] = dg2.T @ hp2
         if need[i_bhh]:  # both biases enter the gates the same way: the same gradient
             grads[i_bhh] = db.copy() if need[i_bih] else db
         return grads
-    n = dghn.shape[-1]
-    dn2 = dghn.reshape(-1, n)
+    dgh2 = dgh.reshape(-1, dgh.shape[-1])
     if need[i_whh]:
-        grads[i_whh] = np.concatenate([dg2[:, : 2 * n].T @ hp2, dn2.T @ hp2])
+        grads[i_whh] = dgh2.T @ hp2
     if need[i_bhh]:
-        grads[i_bhh] = np.concatenate([dg2[:, : 2 * n].sum(axis=0), dn2.sum(axis=0)])
+        grads[i_bhh] = dgh2.sum(axis=0)
     return grads
 
 
@@ -368,10 +367,10 @@ class GRUSequence(Function):
         x2, acts, ghn, hprev, w_ih, w_hh = ctx.saved_tensors
         L, reverse = ctx.opts
         g_out, g_hn = _as(acts.dtype, grad_out, grad_hn)
-        dgi, dghn, dh0, grad_h = K.gru_seq_bwd(
+        dgi, dgh, dh0, grad_h = K.gru_seq_bwd(
             acts, ghn, hprev, w_hh, g_out, g_hn, L, reverse, STATE.keep_grads,
-            _empty(*acts.shape, dtype=acts.dtype), _empty(*hprev.shape, dtype=acts.dtype),
+            _empty(*acts.shape, dtype=acts.dtype), _empty(*acts.shape, dtype=acts.dtype),
         )  # fmt: skip
         _record(ctx, dgi, grad_h)
-        grads = _weight_grads(ctx, dgi, x2, w_ih, hprev, 0, 2, 3, 4, 5, dghn=dghn)
+        grads = _weight_grads(ctx, dgi, x2, w_ih, hprev, 0, 2, 3, 4, 5, dgh=dgh)
         return (grads.get(0), dh0, grads.get(2), grads.get(3), grads.get(4), grads.get(5))
