@@ -102,12 +102,12 @@ class Function:
         >>> Scale.apply(tr.Value(2.0), 3.0)         # the same op on a Value returns a Value
         Value(data=6, grad=0)
         """
-        grad_on = STATE.grad_enabled
+        # Two Tensor arguments, or one, without options: nearly every op. These paths do what
+        # _apply does for them, without building lists, and call forward directly.
         n = len(args)
-        # One and two positional arguments without options (nearly every op) are spelled out:
-        # they do what _inputs does, without building lists, and call forward directly.
         if n == 2 and not kwargs:
             a, b = args
+            grad_on = STATE.grad_enabled
             if isinstance(a, Node):
                 first = a
                 pa = a.data
@@ -126,71 +126,57 @@ class Function:
                 nb = grad_on and b.requires_grad
             else:
                 raise _no_node(cls)
-            needs: tuple[bool, ...] = (na, nb)
-            any_need = na or nb
             ctx = _new(Context)
             ctx.fn = cls
-            ctx.needs_input_grad = needs
+            ctx.needs_input_grad = (na, nb)
             ctx.saved_tensors = ()
             out = cls.forward(ctx, pa, pb)
+            if type(out) is not ndarray or STATE.anomaly:
+                return _finish(cls, ctx, args, kwargs, out, first, na or nb)
+            if not (na or nb):
+                return type(first)._from_op(out, None, 0)
+            kind = cls._exact_grads
+            if kind == 2:  # no broadcast and no type promotion
+                ta, tb = type(pa), type(pb)
+                if ta is ndarray:
+                    exact = (tb is float or tb is int) or (
+                        tb is ndarray and pa.shape == pb.shape and pa.dtype is pb.dtype
+                    )
+                else:
+                    exact = tb is ndarray and (ta is float or ta is int)
+            else:
+                exact = kind == 1
         elif n == 1 and not kwargs:
             first = args[0]
             if not isinstance(first, Node):
                 raise _no_node(cls)
-            any_need = grad_on and first.requires_grad
+            need = STATE.grad_enabled and first.requires_grad
             ctx = _new(Context)
             ctx.fn = cls
-            ctx.needs_input_grad = _NEEDS1 if any_need else _NONE1
+            ctx.needs_input_grad = _NEEDS1 if need else _NONE1
             ctx.saved_tensors = ()
             out = cls.forward(ctx, first.data)
+            if type(out) is not ndarray or STATE.anomaly:
+                return _finish(cls, ctx, args, kwargs, out, first, need)
+            if not need:
+                return type(first)._from_op(out, None, 0)
+            exact = cls._exact_grads == 1
         else:
-            first, payloads, needs, any_need = _inputs(cls, args, grad_on)
-            ctx = _new(Context)
-            ctx.fn = cls
-            ctx.needs_input_grad = needs
-            ctx.saved_tensors = ()
-            out = cls.forward(ctx, *payloads, **kwargs)
-        if STATE.anomaly:
-            _check_forward(cls, out, args)
-        make = type(first)._from_op
-        if type(out) is ndarray:
-            if not any_need:
-                return make(out, None, 0)
-            multi = False
-            kind = cls._exact_grads
-            if not kind:
-                ctx.exact = False
-            elif kind == 1:
-                ctx.exact = True
-            else:
-                ctx.exact = n == 2 and _same_layout(args[0], args[1])
-        else:
-            multi = isinstance(out, tuple)
-            if not any_need:
-                return tuple(make(o, None, 0) for o in out) if multi else make(out, None, 0)
-            ctx.exact = False
-            if multi:
-                ctx.n_out = len(out)
-                ctx.out_meta = [
-                    (o.shape, o.dtype) if isinstance(o, np.ndarray) else (None, None) for o in out
-                ]
+            return _apply(cls, args, kwargs)
+        ctx.exact = exact
         ctx.parents = args
         ctx.scope = _SCOPE.get()
         ctx.serial = next(SERIAL)
-        if kwargs:
-            ctx.options = kwargs
-        if multi:
-            return tuple(make(o, ctx, k) for k, o in enumerate(out))
-        return make(out, ctx, 0)
+        return type(first)._from_op(out, ctx, 0)
 
 
-def _inputs(cls: type, args: tuple[Any, ...], grad_on: bool) -> tuple[Any, ...]:
-    """For ``apply``: the first node argument, the payloads, ``needs_input_grad`` and whether
-    any input needs a gradient."""
+def _apply(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``Function.apply`` for any arguments."""
     payloads = []
     needs = []
     first = None
     any_need = False
+    grad_on = STATE.grad_enabled
     for a in args:
         if isinstance(a, Node):
             if first is None:
@@ -204,7 +190,47 @@ def _inputs(cls: type, args: tuple[Any, ...], grad_on: bool) -> tuple[Any, ...]:
             needs.append(False)
     if first is None:
         raise _no_node(cls)
-    return first, tuple(payloads), tuple(needs), any_need
+    ctx = _new(Context)
+    ctx.fn = cls
+    ctx.needs_input_grad = tuple(needs)
+    ctx.saved_tensors = ()
+    out = cls.forward(ctx, *payloads, **kwargs)
+    return _finish(cls, ctx, args, kwargs, out, first, any_need)
+
+
+def _finish(
+    cls: type,
+    ctx: Context,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    out: Any,
+    first: Any,
+    any_need: bool,
+) -> Any:
+    """The rest of ``apply`` after ``forward``: anomaly check, wrapping, recording."""
+    if STATE.anomaly:
+        _check_forward(cls, out, args)
+    make = type(first)._from_op
+    multi = isinstance(out, tuple)
+    if not any_need:
+        return tuple(make(o, None, 0) for o in out) if multi else make(out, None, 0)
+    ctx.parents = args
+    ctx.scope = _SCOPE.get()
+    ctx.serial = next(SERIAL)
+    if kwargs:
+        ctx.options = kwargs
+    if multi:
+        ctx.exact = False
+        ctx.n_out = len(out)
+        ctx.out_meta = [
+            (o.shape, o.dtype) if isinstance(o, np.ndarray) else (None, None) for o in out
+        ]
+        return tuple(make(o, ctx, k) for k, o in enumerate(out))
+    kind = cls._exact_grads
+    ctx.exact = type(out) is ndarray and (
+        kind == 1 or (kind == 2 and len(args) == 2 and _same_layout(args[0], args[1]))
+    )
+    return make(out, ctx, 0)
 
 
 def _no_node(cls: type) -> TypeError:

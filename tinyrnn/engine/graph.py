@@ -250,52 +250,42 @@ def backward(root: Any, gradient: Any, retain_graph: bool = False) -> None:
     else:
         grads = {rctx: [None] * rctx.n_out}
         grads[rctx][root._idx] = gradient
-    heap = [(-rctx.serial, rctx)]
+    # The op to run next is ``nxt`` when it is the only one waiting (a chain, the common case);
+    # otherwise the heap holds every waiting op, keyed by minus its serial number.
+    nxt: Context | None = rctx
+    heap: list[tuple[int, Context]] = []
     leaves: dict[Any, Any] = {}  # leaf -> summed gradient (nodes hash by identity)
     keep = STATE.keep_grads
     anomaly = STATE.anomaly
     ndarray = np.ndarray
     new = _NEW
     pop, push = heapq.heappop, heapq.heappush
-    while heap:
-        key, ctx = pop(heap)  # key: minus the serial
-        gout = grads.pop(ctx)
-        if ctx.saved_tensors is None:
-            raise _freed_error(ctx)
-        parents = ctx.parents
-        exact = ctx.exact
-        flowed = True
-        if ctx.n_out != 1 or ctx.hooks:
-            exact = False  # a hook may have returned a gradient of another shape
-            gouts = _output_grads(ctx, gout if ctx.n_out != 1 else [gout])
-            if gouts is None:
-                flowed = False
-            else:
-                if keep:
-                    ctx.out_grads = list(gouts)
-                result = ctx.fn.backward(ctx, *gouts)
-        elif gout is None:
-            flowed = False
+    while nxt is not None or heap:
+        if nxt is None:
+            ctx = pop(heap)[1]
         else:
+            ctx, nxt = nxt, None
+        gout = grads.pop(ctx)
+        exact = ctx.exact
+        if exact and gout is not None and not ctx.hooks:
+            # a built-in element-wise op: one output, gradients that need no checks
+            if ctx.saved_tensors is None:
+                raise _freed_error(ctx)
             if keep:
                 ctx.out_grads = [gout]
             result = ctx.fn.backward(ctx, gout)
-        if not flowed:  # nothing flowed into this op: nothing flows out
-            result = (None,) * len(parents)
-        else:
             if type(result) is not tuple:
                 result = (result,)
-            if len(result) != len(parents):
-                raise RuntimeError(
-                    f"{ctx.fn.__name__}.backward returned {len(result)} gradients; expected "
-                    f"{len(parents)} (one per forward input, None where not needed)"
-                )
             if anomaly:
                 _check_finite(ctx, result)
-        if not retain_graph:
-            ctx.saved_tensors = None  # frees the saved arrays; ``ctx.freed`` reads this
-        # (lengths checked above; needs_input_grad has one entry per parent by construction)
-        for p, g, need in zip(parents, result, ctx.needs_input_grad, strict=False):
+            if not retain_graph:
+                ctx.saved_tensors = None  # frees the saved arrays; ``ctx.freed`` reads this
+        else:
+            exact = False
+            result = _run_op(ctx, gout, keep, anomaly, retain_graph)
+        serial = ctx.serial
+        # (lengths checked; needs_input_grad has one entry per parent by construction)
+        for p, g, need in zip(ctx.parents, result, ctx.needs_input_grad, strict=False):
             if not need:
                 continue
             if g is not None and (not exact or type(g) is not ndarray):
@@ -312,28 +302,64 @@ def backward(root: Any, gradient: Any, retain_graph: bool = False) -> None:
                 continue
             if pc.n_out == 1:
                 old = grads.get(pc, new)
-                if old is new:
-                    grads[pc] = g
-                    if -pc.serial <= key:
-                        raise _order_error(pc, ctx)
-                    push(heap, (-pc.serial, pc))
-                elif g is not None:
-                    grads[pc] = g if old is None else old + g
+                if old is not new:
+                    if g is not None:
+                        grads[pc] = g if old is None else old + g
+                    continue
+                grads[pc] = g
             else:
                 entry = grads.get(pc)
-                if entry is None:
+                reached = entry is not None
+                if not reached:
                     entry = grads[pc] = [None] * pc.n_out
-                    if -pc.serial <= key:
-                        raise _order_error(pc, ctx)
-                    push(heap, (-pc.serial, pc))
                 if g is not None:
                     old = entry[p._idx]
                     entry[p._idx] = g if old is None else old + g
+                if reached:
+                    continue
+            # pc is reached for the first time: queue it
+            if pc.serial >= serial:
+                raise _order_error(pc, ctx)
+            if nxt is None and not heap:
+                nxt = pc
+            else:
+                if nxt is not None:
+                    push(heap, (-nxt.serial, nxt))
+                    nxt = None
+                push(heap, (-pc.serial, pc))
     for leaf, g in leaves.items():
         leaf._accumulate_grad(_run_leaf_hooks(leaf, g))
 
 
 _NEW = object()  # marks "no gradient entry yet" (None is a valid entry: nothing flowed)
+
+
+def _run_op(ctx: Context, gout: Any, keep: bool, anomaly: bool, retain_graph: bool) -> tuple:
+    """Run op ``ctx``'s backward on ``gout`` (its output gradient, or the list of them for a
+    multi-output op; None where nothing flowed); return one gradient (or None) per parent."""
+    if ctx.saved_tensors is None:
+        raise _freed_error(ctx)
+    parents = ctx.parents
+    multi = ctx.n_out != 1
+    gouts = _output_grads(ctx, gout if multi else [gout]) if multi or ctx.hooks else [gout]
+    if gouts is None or (not multi and gouts[0] is None):
+        result: tuple[Any, ...] = (None,) * len(parents)  # nothing flowed in: nothing flows out
+    else:
+        if keep:
+            ctx.out_grads = list(gouts)
+        result = ctx.fn.backward(ctx, *gouts)
+        if type(result) is not tuple:
+            result = (result,)
+        if len(result) != len(parents):
+            raise RuntimeError(
+                f"{ctx.fn.__name__}.backward returned {len(result)} gradients; expected "
+                f"{len(parents)} (one per forward input, None where not needed)"
+            )
+        if anomaly:
+            _check_finite(ctx, result)
+    if not retain_graph:
+        ctx.saved_tensors = None  # frees the saved arrays; ``ctx.freed`` reads this
+    return result
 
 
 def _order_error(pc: Context, ctx: Context) -> RuntimeError:
