@@ -201,10 +201,10 @@ def _batch_major(y: Tensor, batch_first: bool, unbatched: bool) -> Tensor:
 _STATE_NAMES = ("h0", "c0")
 
 
-def _zero_state(shape: tuple[int, ...], dtype: Any) -> tuple[Tensor, Tensor]:
-    """Zero initial states ``h0`` and ``c0`` (named, so pictures label them)."""
-    h0, c0 = (Tensor(np.zeros(shape, dtype), name=n) for n in _STATE_NAMES)
-    return h0, c0
+def _zero_state(shape: tuple[int, ...], dtype: Any, n_states: int) -> tuple[Tensor, ...]:
+    """Zero initial states ``h0`` (and ``c0`` when ``n_states`` is 2), named, so pictures
+    label them."""
+    return tuple(Tensor(np.zeros(shape, dtype), name=n) for n in _STATE_NAMES[:n_states])
 
 
 def _initial_state(owner: str, cell: Any, batch: int) -> Any:
@@ -574,7 +574,9 @@ class _RNNBase(Module):
             for d in range(dirs):
                 index = k * dirs + d
                 if h0 is None:
-                    state: Any = _zero_state((batch, self.hidden_size), self.weight_hh_l0.dtype)
+                    state: Any = _zero_state(
+                        (batch, self.hidden_size), self.weight_hh_l0.dtype, self.n_states
+                    )
                     state = state[0] if self.n_states == 1 else state
                 else:
                     state = h0[0][index] if self.n_states == 1 else (h0[0][index], h0[1][index])

@@ -167,21 +167,26 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        states = self.state
         for group in self.param_groups:
+            maximize = group.get("maximize", False)
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                grad = p.grad.data
-                if grad.shape != p.shape:
+                grad, data = p.grad.data, p.data
+                if grad.shape != data.shape:
                     raise RuntimeError(
                         f"{type(self).__name__}.step: gradient of shape {grad.shape} for a "
-                        f"parameter of shape {p.shape}"
+                        f"parameter of shape {data.shape}"
                     )
-                if grad.dtype != p.dtype:
-                    grad = grad.astype(p.dtype)
-                if group.get("maximize", False):
+                if grad.dtype != data.dtype:
+                    grad = grad.astype(data.dtype)
+                if maximize:
                     grad = -grad
-                self._update(p.data, grad, self.state.setdefault(p, {}), group)
+                state = states.get(p)
+                if state is None:
+                    state = states[p] = {}
+                self._update(data, grad, state, group)
         return loss
 
     # ---- checkpoints ----
