@@ -17,7 +17,11 @@ the loops (0.7 ns per float32 sigmoid). ``sigmoid = 1 / (1 + exp(-x))`` and ``ta
 - 1`` use it; their error is a few units in the last place (absolute, for tanh near 0). Inputs
 are clamped to the range where ``exp`` is finite, which leaves sigmoid and tanh unchanged to
 round-off. ``error_model="numpy"`` drops Python's zero-division check, which would otherwise
-stop vectorisation. With ``NUMBA_DISABLE_JIT=1`` the helpers are plain NumPy.
+stop vectorisation. The one fast-math flag used, ``contract``, lets LLVM fuse ``a * b + c`` into
+one multiply-add with a single rounding (more accurate, not less; no reassociation, no
+approximate division): the polynomial and the gate maths then take fewer instructions (LSTM
+gate maths at B=32, H=128, T=64: 1.12 -> 0.91 ms). With ``NUMBA_DISABLE_JIT=1`` the helpers
+are plain NumPy.
 
 Loop shape: the gate maths is written as several short loops over one contiguous row each
 (``for k: g[k] += a[k] + bias[k]``, then ``for k: a[k] = _sig(g[k])``, ...), not as one loop
@@ -57,11 +61,13 @@ from .openblas import controls, numpy_openblas_paths
 
 
 def _njit(fn):
-    """``numba.njit(cache=True)``, falling back to no cache where no cache locator is writable."""
+    """``numba.njit(cache=True)``, falling back to no cache where no cache locator is writable;
+    ``a * b + c`` may become one fused multiply-add (see the module docstring)."""
+    opts = {"error_model": "numpy", "fastmath": {"contract"}}
     try:
-        return numba.njit(cache=True, error_model="numpy")(fn)
+        return numba.njit(cache=True, **opts)(fn)
     except RuntimeError:
-        return numba.njit(cache=False, error_model="numpy")(fn)
+        return numba.njit(cache=False, **opts)(fn)
 
 
 def _scipy_openblas() -> tuple[Any, Any] | None:
