@@ -28,6 +28,12 @@ MaxResult = namedtuple("MaxResult", ["values", "indices"])
 _new_object = object.__new__
 _ndarray = np.ndarray
 
+# The operators and element-wise methods call these bound ``Op.apply`` methods: the same
+# calls as ``E.Add.apply(...)``, without looking the op and its method up at every use.
+_add, _sub, _mul, _div, _pow = E.Add.apply, E.Sub.apply, E.Mul.apply, E.Div.apply, E.Pow.apply
+_neg, _exp, _log, _sqrt = E.Neg.apply, E.Exp.apply, E.Log.apply, E.Sqrt.apply
+_tanh, _sigmoid, _relu = E.Tanh.apply, E.Sigmoid.apply, E.Relu.apply
+
 
 def _to_array(data: Any, dtype: Any = None, op: str = "tensor") -> np.ndarray:
     """Convert user data to an ndarray with tinyrnn's dtype rules, or raise a clear error."""
@@ -126,9 +132,10 @@ class Tensor(Node):
         if requires_grad:
             self.requires_grad_(True)
 
-    @classmethod
-    def _from_op(cls, payload: Any, ctx: Any, idx: int) -> Tensor:
-        """Wrap an op's result (``ctx`` None: an untracked result). On the hot path of every op."""
+    @staticmethod
+    def _from_op(payload: Any, ctx: Any, idx: int) -> Tensor:
+        """Wrap an op's result (``ctx`` None: an untracked result). On the hot path of every op,
+        so a static method (no bound method to make per call); subclasses get plain Tensors."""
         t = _new_object(Tensor)
         if type(payload) is not _ndarray:
             payload = np.asarray(payload)
@@ -464,34 +471,34 @@ class Tensor(Node):
     # ---- arithmetic ----
 
     def __add__(self, other: Any) -> Tensor:
-        return E.Add.apply(self, other)
+        return _add(self, other)
 
     def __radd__(self, other: Any) -> Tensor:
-        return E.Add.apply(other, self)
+        return _add(other, self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return E.Sub.apply(self, other)
+        return _sub(self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
-        return E.Sub.apply(other, self)
+        return _sub(other, self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return E.Mul.apply(self, other)
+        return _mul(self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
-        return E.Mul.apply(other, self)
+        return _mul(other, self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return E.Div.apply(self, other)
+        return _div(self, other)
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return E.Div.apply(other, self)
+        return _div(other, self)
 
     def __pow__(self, other: Any) -> Tensor:
-        return E.Pow.apply(self, other)
+        return _pow(self, other)
 
     def __rpow__(self, other: Any) -> Tensor:
-        return E.Pow.apply(other, self)
+        return _pow(other, self)
 
     def __matmul__(self, other: Any) -> Tensor:
         return L.MatMul.apply(self, _as_operand(other))
@@ -500,7 +507,7 @@ class Tensor(Node):
         return L.MatMul.apply(_as_operand(other), self)
 
     def __neg__(self) -> Tensor:
-        return E.Neg.apply(self)
+        return _neg(self)
 
     def __pos__(self) -> Tensor:
         return self
@@ -571,7 +578,7 @@ class Tensor(Node):
         >>> round(tr.tensor([1.0]).exp().item(), 4)
         2.7183
         """
-        return E.Exp.apply(self)
+        return _exp(self)
 
     def log(self) -> Tensor:
         """y = ln x element-wise (-inf at 0, nan below);  dy/dx = 1 / x. Same shape.
@@ -580,7 +587,7 @@ class Tensor(Node):
         >>> tr.tensor([1.0, 0.0]).log().tolist()
         [0.0, -inf]
         """
-        return E.Log.apply(self)
+        return _log(self)
 
     def sqrt(self) -> Tensor:
         """y = sqrt(x) element-wise;  dy/dx = 1 / (2 y). Same shape.
@@ -589,7 +596,7 @@ class Tensor(Node):
         >>> tr.tensor([4.0, 9.0]).sqrt().tolist()
         [2.0, 3.0]
         """
-        return E.Sqrt.apply(self)
+        return _sqrt(self)
 
     def abs(self) -> Tensor:
         """y = |x| element-wise;  dy/dx = sign(x) (0 at 0). Same shape.
@@ -607,7 +614,7 @@ class Tensor(Node):
         >>> tr.tensor([0.0, 100.0]).tanh().tolist()
         [0.0, 1.0]
         """
-        return E.Tanh.apply(self)
+        return _tanh(self)
 
     def sigmoid(self) -> Tensor:
         """y = 1 / (1 + e**-x) element-wise, without overflow;  dy/dx = y (1 - y). Same shape.
@@ -616,7 +623,7 @@ class Tensor(Node):
         >>> tr.tensor([0.0, -1000.0]).sigmoid().tolist()
         [0.5, 0.0]
         """
-        return E.Sigmoid.apply(self)
+        return _sigmoid(self)
 
     def relu(self) -> Tensor:
         """y = max(x, 0) element-wise;  dy/dx = 1 where x > 0, else 0. Same shape.
@@ -625,7 +632,7 @@ class Tensor(Node):
         >>> tr.tensor([-1.0, 2.0]).relu().tolist()
         [0.0, 2.0]
         """
-        return E.Relu.apply(self)
+        return _relu(self)
 
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (PyTorch names)
         """y = min(max(x, min), max) element-wise (either bound may be None);

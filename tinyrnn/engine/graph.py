@@ -23,7 +23,7 @@ class Node:
     ``data`` (payload: ndarray or float), ``requires_grad`` (bool), ``_ctx`` (the ``Context``
     that made the node, None for leaves), ``_idx`` (output index within ``_ctx``), ``_hooks``
     (list of gradient hooks on a leaf, or None), ``name`` (label or None), and the methods
-    ``_from_op(payload, ctx, idx)`` (classmethod wrapping an op's result) and
+    ``_from_op(payload, ctx, idx)`` (a class or static method wrapping an op's result) and
     ``_accumulate_grad(g)`` (adds ``g`` to the node's ``.grad``).
 
     >>> import tinyrnn as tr

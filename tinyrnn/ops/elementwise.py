@@ -1,5 +1,9 @@
 """Element-wise ops with NumPy broadcasting. Gradients may have the output's shape: the engine
-sums them back to each input's shape, so no op here handles broadcasting itself."""
+sums them back to each input's shape, so no op here handles broadcasting itself.
+
+These ops are on the hot path of every model, so their forwards set ``ctx.saved_tensors``
+directly, which is all ``ctx.save_for_backward(...)`` does, one Python call fewer per op.
+"""
 
 from __future__ import annotations
 
@@ -85,7 +89,7 @@ class Mul(Function):
 
     @staticmethod
     def forward(ctx, x, y):
-        ctx.save_for_backward(x, y)
+        ctx.saved_tensors = (x, y)
         try:
             return x * y
         except ValueError:
@@ -113,7 +117,7 @@ class Div(Function):
 
     @staticmethod
     def forward(ctx, x, y):
-        ctx.save_for_backward(x, y)
+        ctx.saved_tensors = (x, y)
         try:
             return x / y
         except ValueError:
@@ -146,7 +150,7 @@ class Pow(Function):
         except ValueError:
             _broadcast_shape("pow", x, y)
             raise
-        ctx.save_for_backward(x, y, z)
+        ctx.saved_tensors = (x, y, z)
         return z
 
     @staticmethod
@@ -199,7 +203,7 @@ class Exp(Function):
     @staticmethod
     def forward(ctx, x):
         y = np.exp(x)
-        ctx.save_for_backward(y)
+        ctx.saved_tensors = (y,)
         return y
 
     @staticmethod
@@ -222,7 +226,7 @@ class Log(Function):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        ctx.saved_tensors = (x,)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log(x)
 
@@ -248,7 +252,7 @@ class Sqrt(Function):
     def forward(ctx, x):
         with np.errstate(invalid="ignore"):
             y = np.sqrt(x)
-        ctx.save_for_backward(y)
+        ctx.saved_tensors = (y,)
         return y
 
     @staticmethod
@@ -273,7 +277,7 @@ class Abs(Function):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        ctx.saved_tensors = (x,)
         return np.abs(x)
 
     @staticmethod
@@ -300,7 +304,7 @@ class Tanh(Function):
         y = np.tanh(x)
         if type(y) is not np.ndarray:  # a 0-d input gives a NumPy scalar; kernels take arrays
             y = np.asarray(y)
-        ctx.save_for_backward(y)
+        ctx.saved_tensors = (y,)
         return y
 
     @staticmethod
@@ -324,7 +328,7 @@ class Sigmoid(Function):
     @staticmethod
     def forward(ctx, x):
         y = K.sigmoid_fwd(x)
-        ctx.save_for_backward(y)
+        ctx.saved_tensors = (y,)
         return y
 
     @staticmethod
@@ -348,7 +352,7 @@ class Relu(Function):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        ctx.saved_tensors = (x,)
         return np.maximum(x, 0)
 
     @staticmethod
@@ -376,7 +380,7 @@ class Clamp(Function):
             keep &= x >= lo
         if hi is not None:
             keep &= x <= hi
-        ctx.save_for_backward(keep)
+        ctx.saved_tensors = (keep,)
         return np.clip(x, lo, hi).astype(x.dtype, copy=False)
 
     @staticmethod
@@ -397,7 +401,7 @@ class Where(Function):
 
     @staticmethod
     def forward(ctx, cond, x, y):
-        ctx.save_for_backward(cond)
+        ctx.saved_tensors = (cond,)
         try:
             return np.where(cond, x, y)
         except ValueError:
