@@ -35,15 +35,17 @@ class LSTMFromOps(tr.nn.Module):
 
 
 class SavedProjection(tr.nn.Module):
-    """The value computed before the loop is a tanh output, which Tanh keeps for its own
-    backward: its array must not be reused as a gradient buffer."""
+    """``p`` is computed before the loop (a matrix product reads it there too) and is a tanh
+    output, which Tanh keeps for its own backward, as the product keeps its input: the loop's
+    backward does not read ``p``, but its array must not be reused as a gradient buffer."""
 
     def __init__(self, rng):
         super().__init__()
-        self.w, self.u = _param(rng, H, N_IN), _param(rng, H, H)
+        self.w, self.u, self.v = _param(rng, H, N_IN), _param(rng, H, H), _param(rng, H, H)
 
     def forward(self, x, h):
-        return (x @ self.w.T).tanh() * (h @ self.u.T).sigmoid()
+        p = (x @ self.w.T).tanh()
+        return p + (h @ self.u.T).sigmoid() + p @ self.v.T
 
 
 def _grads(cell, x, state, run, weights, retain=False, times=1):
@@ -104,7 +106,9 @@ def test_value_saved_by_its_op_is_not_reused(python_mode):
             t.grad = None
         out, _ = run(x, h)
         if run is fast:
-            assert out.grad_fn.q_buffers == [None]
+            bufs = out.grad_fn.q_buffers
+            assert len(bufs) == 2 and bufs[0] is None  # p, held by Tanh and MatMul
+            assert bufs[1] is not None  # p V^T: made here, read by nothing else
         (out * tr.tensor(w)).sum().backward()
         grads.append([t.grad.data.copy() for t in [x, h, *cell.parameters()]])
     for a, b in zip(grads[1], grads[0], strict=True):

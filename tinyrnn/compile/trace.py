@@ -17,7 +17,10 @@ Each value then gets a role: ``inv`` (parameters, constants and what is computed
 alone: evaluated once per sequence by the ordinary engine), ``seq`` (computed from the input
 ``x_t`` and invariants alone, row by row: evaluated for all steps at once before the loop, so
 ``x_t W^T`` becomes one large matrix product) and ``loop`` (depends on the state: compiled into
-the time loop). ``Unsupported`` says, in words, why a cell cannot be compiled.
+the time loop). An x-only element-wise op or column slice read only by loop ops is moved into
+the loop (``_sink``): ``x W^T + b`` is then one product before the loop and a bias added in the
+loop's own pass, and a chunked projection is read in place rather than copied.
+``Unsupported`` says, in words, why a cell cannot be compiled.
 """
 
 from __future__ import annotations
@@ -390,6 +393,30 @@ def _roles(g: StepGraph) -> None:
                 v.role = "loop"
 
 
+def _sink(g: StepGraph) -> None:
+    """Move x-only element-wise ops and column slices read only inside the loop into it.
+
+    ``x W^T + b`` then costs no pass over a (T, B, n) array before the loop (the bias is added
+    in the loop's own pass over the step, and its gradient summed there), and the slices of a
+    chunked projection are read in place instead of being copied for all steps. Matrix products
+    stay before the loop (one large product for all steps), as do values the state reads back
+    (the cell's outputs)."""
+    outputs = {id(v) for v in g.outputs}
+    readers: dict[int, list[OpNode]] = {}
+    for node in g.nodes:
+        for a in node.args:
+            readers.setdefault(id(a), []).append(node)
+    for node in reversed(g.nodes):
+        if node.role != "seq" or not (node.fn in ELEMENTWISE or node.fn is M.GetItem):
+            continue
+        out = node.outs[0]
+        rs = readers.get(id(out), [])
+        if not rs or id(out) in outputs or any(r.role != "loop" for r in rs):
+            continue
+        node.role = "loop"
+        out.role = "loop"
+
+
 def _check_loop(g: StepGraph) -> None:
     names = ", ".join(sorted(f.__name__ for f in LOOP_OPS))
     for node in g.nodes:
@@ -495,5 +522,6 @@ def trace_cell(
                 "compiled cells compute in one dtype"
             )
     _roles(ga)
+    _sink(ga)
     _check_loop(ga)
     return ga
