@@ -131,7 +131,7 @@ class Function:
             ctx.needs_input_grad = (na, nb)
             ctx.saved_tensors = ()
             out = cls.forward(ctx, pa, pb)
-            if type(out) is not ndarray or STATE.anomaly:
+            if type(out) is not ndarray or not out.ndim or STATE.anomaly:
                 return _finish(cls, ctx, args, kwargs, out, first, na or nb)
             if not (na or nb):
                 return type(first)._from_op(out, None, 0)
@@ -156,7 +156,7 @@ class Function:
             ctx.needs_input_grad = _NEEDS1 if need else _NONE1
             ctx.saved_tensors = ()
             out = cls.forward(ctx, first.data)
-            if type(out) is not ndarray or STATE.anomaly:
+            if type(out) is not ndarray or not out.ndim or STATE.anomaly:
                 return _finish(cls, ctx, args, kwargs, out, first, need)
             if not need:
                 return type(first)._from_op(out, None, 0)
@@ -227,8 +227,10 @@ def _finish(
         ]
         return tuple(make(o, ctx, k) for k, o in enumerate(out))
     kind = cls._exact_grads
-    ctx.exact = type(out) is ndarray and (
-        kind == 1 or (kind == 2 and len(args) == 2 and _same_layout(args[0], args[1]))
+    ctx.exact = (
+        type(out) is ndarray
+        and out.ndim != 0
+        and (kind == 1 or (kind == 2 and len(args) == 2 and _same_layout(args[0], args[1])))
     )
     return make(out, ctx, 0)
 

@@ -80,9 +80,9 @@ class Context:
         self.parents: tuple[Any, ...] = ()
         self.scope: tuple[str, ...] = ()
         self.serial = -1
-        # True when every input that needs a gradient has the output's shape and dtype and the
-        # op's backward is known to return gradients of that shape and dtype (the built-in
-        # element-wise ops), so the sweep can skip the shape and dtype checks of its gradients.
+        # True when every input that needs a gradient has the output's shape and dtype, the
+        # output has at least one dimension, and the op's backward is known to return arrays of
+        # that shape and dtype (the built-in element-wise ops): the sweep skips its checks.
         self.exact = False
 
     def __getattr__(self, name: str) -> Any:
@@ -283,12 +283,11 @@ def backward(root: Any, gradient: Any, retain_graph: bool = False) -> None:
         else:
             exact = False
             result = _run_op(ctx, gout, keep, anomaly, retain_graph)
-        serial = ctx.serial
         # (lengths checked; needs_input_grad has one entry per parent by construction)
         for p, g, need in zip(ctx.parents, result, ctx.needs_input_grad, strict=False):
             if not need:
                 continue
-            if g is not None and (not exact or type(g) is not ndarray):
+            if not exact and g is not None:
                 pdata = p.data  # the fast check; _fix_grad handles every other case
                 if type(g) is not type(pdata) or (
                     type(g) is ndarray and (g.shape != pdata.shape or g.dtype != pdata.dtype)
@@ -317,9 +316,8 @@ def backward(root: Any, gradient: Any, retain_graph: bool = False) -> None:
                     entry[p._idx] = g if old is None else old + g
                 if reached:
                     continue
-            # pc is reached for the first time: queue it
-            if pc.serial >= serial:
-                raise _order_error(pc, ctx)
+            # pc is reached for the first time: queue it (its serial is below ctx's, as every
+            # op is recorded after its inputs exist)
             if nxt is None and not heap:
                 nxt = pc
             else:
@@ -360,11 +358,3 @@ def _run_op(ctx: Context, gout: Any, keep: bool, anomaly: bool, retain_graph: bo
     if not retain_graph:
         ctx.saved_tensors = None  # frees the saved arrays; ``ctx.freed`` reads this
     return result
-
-
-def _order_error(pc: Context, ctx: Context) -> RuntimeError:
-    return RuntimeError(
-        f"backward: op {pc.fn.__name__} (serial {pc.serial}) feeds op {ctx.fn.__name__} "
-        f"(serial {ctx.serial}) but was not recorded before it; graph nodes must be made by "
-        "Function.apply"
-    )
