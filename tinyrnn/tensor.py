@@ -151,8 +151,8 @@ class Tensor(Node):
     def _accumulate_grad(self, g: np.ndarray) -> None:
         if self.grad is None:
             self.grad = Tensor._from_op(np.array(g, dtype=self.data.dtype), None, 0)
-        else:
-            self.grad.data = self.grad.data + g
+        else:  # (asarray: NumPy gives a scalar, not an array, for the sum of two 0-d arrays)
+            self.grad.data = np.asarray(self.grad.data + g)
 
     # ---- attributes ----
 
