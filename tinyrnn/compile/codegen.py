@@ -33,9 +33,12 @@ adjoint gets one loop adding all of the run's terms (``+=``; at a broadcast inde
 argument of ``a + b`` (or the first of ``a - b``) used nowhere else has the sum's adjoint, so
 the adjoint of ``x W + h U + b`` is written once, straight into the gradient of ``x W`` (all
 steps), which is also the ``dZ`` the gradient of ``U`` needs: that is one large product after
-the loop, ``(H_all)^T (dZ_all)`` over all ``T*B`` rows. The product for the gradient of ``h``
-uses the transposed matrix made contiguous once, and writes straight into ``h``'s adjoint when
-the product is its only reader (no zero-fill, no extra pass).
+the loop, ``(H_all)^T (dZ_all)`` over all ``T*B`` rows, and the gradient of a bias added to
+such a sum is one column sum of that buffer after the loop (shared by all its biases). Buffers
+over all steps are not zero-filled up front: each step zeroes its own slice when it starts.
+The product for the gradient of ``h`` uses the transposed matrix made contiguous once, and
+writes straight into ``h``'s adjoint when the product is its only reader (no zero-fill, no
+extra pass).
 """
 
 from __future__ import annotations
@@ -151,6 +154,7 @@ class _Gen:
         self.direct: set[int] = set()  # matmul nodes whose left adjoint is written by np.dot
         self._find_direct()
         self.scratch: dict[str, int] = {}
+        self.colsums: list[tuple[str, bool, str, int]] = []  # (gradient, +/-, storage, cols)
         self.rows: dict[str, str] = {}
         self.fx: dict[int, str] = {}
 
@@ -447,7 +451,10 @@ class _Gen:
             w(stmt)
 
     def _row_loop(self, w: _Writer, body: _Writer, guard: bool = False) -> None:
-        """``for b in range(B):`` with the row variables, then ``body``."""
+        """``for b in range(B):`` with the row variables, then ``body`` (nothing if empty)."""
+        if not body.lines:
+            self.rows = {}
+            return
         w("for b in range(B):")
         with w.indent():
             for var, expr in self.rows.items():
@@ -629,6 +636,18 @@ class _Gen:
                 ra = self.resolve(a, "k")[0]
                 if id(ra) in self.cls and self.store[self.cls[id(ra)]][0] == "local":
                     local_terms.setdefault(self.cls[id(ra)], []).append(term)
+                    continue
+                if (
+                    n.fn in (E.Add, E.Sub)
+                    and kind in ("seq", "dz")
+                    and a.role == "inv"
+                    and not a.batch
+                    and a.cols == cols
+                    and term in (g, f"-{g}")
+                ):
+                    # a bias: its gradient is a column sum of the adjoint, done once after
+                    # the loop (shared by every bias added to the same sum)
+                    self.colsums.append((f"G{self.name(a)}", term == g, name, cols))
                     continue
                 target = self.adj(a, "k", cols)
                 assert target is not None
@@ -905,9 +924,13 @@ class _Gen:
             w(f"GX = np.zeros({shape_x}, {self.dt})")
             for j in range(len(lay.p_values)):
                 w(f"GP{j} = np.zeros(P{j}.shape, {self.dt})")
+            # gradients over all steps: each step's slice is zeroed when the step starts
+            # (in cache, just before it is written) rather than the whole array up front
+            full = [f"G{self.name(v)}" for v in lay.q_values]
             for kind, name, cols in self.store.values():
                 if kind == "dz":
-                    w(f"{name} = np.zeros((T, B, {cols}), {self.dt})")
+                    w(f"{name} = np.empty((T, B, {cols}), {self.dt})")
+                    full.append(name)
                 elif kind == "buf":
                     w(f"{name} = np.empty((B, {cols}), {self.dt})")
                     if name not in direct_targets:
@@ -930,6 +953,8 @@ class _Gen:
                         w(f"{name[:-4]} = {name}[t]")
                 for name in zero_each_step:
                     w(f"{name}[:] = ZERO")
+                for name in full:
+                    w(f"{name}[t][:] = ZERO")
                 body = _Writer()
                 for k, v in enumerate(g.outputs):
                     n_k = g.states[k].cols
@@ -947,6 +972,20 @@ class _Gen:
                     body(f"gf{k}[b] = GS{k}[b]")
                 self._row_loop(w, body, guard=True)
             self._alloc_scratch(w, scratch_at)
+            done: set[str] = set()
+            for _, _, store, cols in self.colsums:
+                if store in done:
+                    continue
+                done.add(store)
+                w(f"CS{store} = np.zeros({cols}, {self.dt})")
+                w("for t in range(T):")
+                with w.indent():
+                    w("for b in range(B):")
+                    with w.indent():
+                        w(f"row = {store}[t, b]")
+                        self._kloop(w, cols, f"CS{store}[k] += row[k]")
+            for grad, plus, store, cols in self.colsums:
+                self._kloop(w, cols, f"{grad}[0, k] {'+' if plus else '-'}= CS{store}[k]")
             for n in self.nodes:
                 if n.fn is L.MatMul:
                     left, right = n.args

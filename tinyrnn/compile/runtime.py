@@ -187,13 +187,11 @@ class CompiledLoop(Function):
         T, B = X.shape[0], X.shape[1]
         bufs = getattr(ctx, "q_buffers", None) or [None] * len(program.layout.q_values)
         ctx.q_buffers = None  # a second backward (retain_graph) gets fresh arrays
-        gqs = []
-        for buf, v in zip(bufs, program.layout.q_values, strict=True):
-            if buf is None:
-                gqs.append(np.zeros((T, B, v.cols), dt))
-            else:
-                buf.fill(0)
-                gqs.append(buf)
+        # the backward zeroes each step's slice of these itself
+        gqs = [
+            np.empty((T, B, v.cols), dt) if buf is None else buf
+            for buf, v in zip(bufs, program.layout.q_values, strict=True)
+        ]
         with one_blas_thread():
             none = np.empty((0, 0, 0), dt)
             qs = [none if q is None else q for q in kept]
