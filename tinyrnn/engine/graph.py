@@ -257,74 +257,71 @@ def backward(root: Any, gradient: Any, retain_graph: bool = False) -> None:
     leaves: dict[Any, Any] = {}  # leaf -> summed gradient (nodes hash by identity)
     keep = STATE.keep_grads
     anomaly = STATE.anomaly
+    plain = not (keep or anomaly or retain_graph)
     ndarray = np.ndarray
     new = _NEW
     pop, push = heapq.heappop, heapq.heappush
-    while nxt is not None or heap:
-        if nxt is None:
+    while True:
+        if nxt is not None:
+            ctx = nxt
+            nxt = None
+        elif heap:
             ctx = pop(heap)[1]
         else:
-            ctx, nxt = nxt, None
+            break
         gout = grads.pop(ctx)
         exact = ctx.exact
-        if exact and gout is not None and not ctx.hooks:
-            # a built-in element-wise op: one output, gradients that need no checks
-            if ctx.saved_tensors is None:
-                raise _freed_error(ctx)
-            if keep:
-                ctx.out_grads = [gout]
+        if exact and plain and gout is not None and ctx.saved_tensors is not None and not ctx.hooks:
+            # a built-in element-wise op, one output: gradients that need no checks
             result = ctx.fn.backward(ctx, gout)
+            ctx.saved_tensors = None  # frees the saved arrays; ``ctx.freed`` reads this
             if type(result) is not tuple:
                 result = (result,)
-            if anomaly:
-                _check_finite(ctx, result)
-            if not retain_graph:
-                ctx.saved_tensors = None  # frees the saved arrays; ``ctx.freed`` reads this
         else:
             exact = False
             result = _run_op(ctx, gout, keep, anomaly, retain_graph)
-        # (lengths checked; needs_input_grad has one entry per parent by construction)
-        for p, g, need in zip(ctx.parents, result, ctx.needs_input_grad, strict=False):
-            if not need:
-                continue
-            if not exact and g is not None:
-                pdata = p.data  # the fast check; _fix_grad handles every other case
-                if type(g) is not type(pdata) or (
-                    type(g) is ndarray and (g.shape != pdata.shape or g.dtype != pdata.dtype)
-                ):
-                    g = _fix_grad(ctx, p, g)
-            pc = p._ctx
-            if pc is None:
-                if g is not None:
-                    old = leaves.get(p)
-                    leaves[p] = g if old is None else old + g
-                continue
-            if pc.n_out == 1:
-                old = grads.get(pc, new)
-                if old is not new:
+        # (lengths checked in _run_op and right for the built-in ops; needs_input_grad has one
+        # entry per parent by construction)
+        for p, g, need in zip(ctx.parents, result, ctx.needs_input_grad):  # noqa: B905
+            if need:
+                if not exact and g is not None:
+                    pdata = p.data  # the fast check; _fix_grad handles every other case
+                    if type(g) is not type(pdata) or (
+                        type(g) is ndarray and (g.shape != pdata.shape or g.dtype != pdata.dtype)
+                    ):
+                        g = _fix_grad(ctx, p, g)
+                pc = p._ctx
+                if pc is None:
                     if g is not None:
-                        grads[pc] = g if old is None else old + g
+                        old = leaves.get(p)
+                        leaves[p] = g if old is None else old + g
                     continue
-                grads[pc] = g
-            else:
-                entry = grads.get(pc)
-                reached = entry is not None
-                if not reached:
-                    entry = grads[pc] = [None] * pc.n_out
-                if g is not None:
-                    old = entry[p._idx]
-                    entry[p._idx] = g if old is None else old + g
-                if reached:
-                    continue
-            # pc is reached for the first time: queue it (its serial is below ctx's, as every
-            # op is recorded after its inputs exist)
-            if nxt is None and not heap:
-                nxt = pc
-            else:
-                if nxt is not None:
-                    push(heap, (-nxt.serial, nxt))
-                    nxt = None
-                push(heap, (-pc.serial, pc))
+                if pc.n_out == 1:
+                    old = grads.get(pc, new)
+                    if old is not new:
+                        if g is not None:
+                            grads[pc] = g if old is None else old + g
+                        continue
+                    grads[pc] = g
+                else:
+                    entry = grads.get(pc)
+                    reached = entry is not None
+                    if not reached:
+                        entry = grads[pc] = [None] * pc.n_out
+                    if g is not None:
+                        old = entry[p._idx]
+                        entry[p._idx] = g if old is None else old + g
+                    if reached:
+                        continue
+                # pc is reached for the first time: queue it (its serial is below ctx's, as
+                # every op is recorded after its inputs exist)
+                if nxt is None and not heap:
+                    nxt = pc
+                else:
+                    if nxt is not None:
+                        push(heap, (-nxt.serial, nxt))
+                        nxt = None
+                    push(heap, (-pc.serial, pc))
     for leaf, g in leaves.items():
         leaf._accumulate_grad(_run_leaf_hooks(leaf, g))
 
