@@ -21,6 +21,10 @@ kept in one row of scratch memory when read twice. Column slices (``split``/``ch
 in place, without a copy, unless a matrix product or the backward needs them. ``LSTMCellStep``
 and ``GRUCellStep`` are a few such loops each.
 
+The ops are emitted in an order that starts each matrix product as soon as its input is ready,
+so ``(x W + b_ih) + h U + b_hh`` is one pass; a value read only inside the row loop that makes
+it (such as those gate pre-activations) is one row of scratch memory, not a (B, n) array.
+
 Memory: per step, only the values the backward reads are kept over all steps (``saved``: the
 inputs or outputs of ops whose derivative needs them, such as a sigmoid's output, and the left
 operand of ``h @ W``); everything else lives in one (B, n) buffer reused at every step.
@@ -117,6 +121,24 @@ class _Writer:
         self.depth -= 1
 
 
+def _schedule(nodes: list[OpNode]) -> list[OpNode]:
+    """The loop ops in an order that starts each matrix product as soon as its input is ready,
+    so the element-wise ops around it (``x W + b`` before ``+ h U``) fall into one run."""
+    made_by = {id(v): n for n in nodes for v in n.outs}
+    done: set[int] = set()
+    out: list[OpNode] = []
+    left = list(nodes)
+    while left:
+        ready = [
+            n for n in left if all(id(made_by.get(id(a), n)) in done | {id(n)} for a in n.args)
+        ]
+        pick = next((n for n in ready if n.fn is L.MatMul), ready[0])
+        out.append(pick)
+        done.add(id(pick))
+        left.remove(pick)
+    return out
+
+
 def _p_shape(v: Value) -> tuple[int, ...]:
     if len(v.shape) == 0:
         return (1, 1)
@@ -132,7 +154,7 @@ class _Gen:
         self.layout = Layout(n_states=len(g.states))
         self.names: dict[int, str] = {}
         self.consts: dict[str, str] = {}
-        self.loop_nodes = [n for n in g.nodes if n.role == "loop"]
+        self.loop_nodes = _schedule([n for n in g.nodes if n.role == "loop"])
         self.consumers: dict[int, list[OpNode]] = {}  # one entry per use
         for n in self.loop_nodes:
             for a in n.args:
@@ -153,6 +175,8 @@ class _Gen:
         self._find_classes()
         self.direct: set[int] = set()  # matmul nodes whose left adjoint is written by np.dot
         self._find_direct()
+        self.row_scratch: set[int] = set()  # forward arrays that are one row of scratch
+        self._find_row_scratch()
         self.scratch: dict[str, int] = {}
         self.colsums: list[tuple[str, bool, str, int]] = []  # (gradient, +/-, storage, cols)
         self.rows: dict[str, str] = {}
@@ -354,6 +378,36 @@ class _Gen:
             if left.kind == "state" or self.is_loop_op(left):
                 self.direct.add(id(n))
 
+    def _readers(self, v: Value) -> list[OpNode]:
+        """The emitted nodes that read ``v``, directly or through column slices."""
+        out, todo = [], [v]
+        while todo:
+            u = todo.pop()
+            for c in self.consumers.get(id(u), []):
+                if id(c.outs[0]) in self.views:
+                    todo.append(c.outs[0])
+                else:
+                    out.append(c)
+        return out
+
+    def _find_row_scratch(self) -> None:
+        """Forward values read only inside the row loop that makes them (not saved, not a
+        state, not a matrix product's operand) need one row, not (B, n): they stay in L1."""
+        seg_of: dict[int, int] = {}
+        for i, part in enumerate(self._segments()):
+            for run in [] if isinstance(part, OpNode) else part:
+                for n in run:
+                    seg_of[id(n)] = i
+        for n in self.nodes:
+            if id(n) not in seg_of or n.fn in (Fu.LSTMCellStep, Fu.GRUCellStep):
+                continue
+            for v in n.outs:
+                if id(v) in self.local or id(v) in self.saved or id(v) in self.out_ids:
+                    continue
+                readers = self._readers(v)
+                if readers and all(seg_of.get(id(r)) == seg_of[id(n)] for r in readers):
+                    self.row_scratch.add(id(v))
+
     def storage(self, v: Value) -> tuple[str, str, int]:
         return self.store[self.cls[id(v)]]
 
@@ -375,6 +429,8 @@ class _Gen:
             return f"{base}[t, b]"
         if v.role == "inv":
             return f"{base}[b]" if v.batch else f"{base}[0]"
+        if id(v) in self.row_scratch:
+            return base
         return f"{base}[b]"
 
     def ix(self, v: Value, col: str, ncols: int | None) -> str:
@@ -849,7 +905,8 @@ class _Gen:
                         saved_names.append(f"{name}_all")
                         views.append(f"{name} = {name}_all[t]")
                     else:
-                        w(f"{name} = np.empty((B, {v.cols}), {self.dt})")
+                        shape = f"{v.cols}" if id(v) in self.row_scratch else f"(B, {v.cols})"
+                        w(f"{name} = np.empty({shape}, {self.dt})")
                 if n.fn in (Fu.LSTMCellStep, Fu.GRUCellStep):
                     j = n.outs[0].index
                     width = n.args[0].cols
