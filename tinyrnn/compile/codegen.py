@@ -40,9 +40,10 @@ steps), which is also the ``dZ`` the gradient of ``U`` needs: that is one large 
 the loop, ``(H_all)^T (dZ_all)`` over all ``T*B`` rows, and the gradient of a bias added to
 such a sum is one column sum of that buffer after the loop (shared by all its biases). Buffers
 over all steps are not zero-filled up front: each step zeroes its own slice when it starts.
-The product for the gradient of ``h`` uses the transposed matrix made contiguous once, and
-writes straight into ``h``'s adjoint when the product is its only reader (no zero-fill, no
-extra pass).
+The product for the gradient of ``h`` is computed transposed, ``W dZ^T`` (B the short side
+of the result, which OpenBLAS runs faster: 48 against 60 us at B=32, H=128, 1.41 against 1.65
+ms at B=64, H=512), and read back transposed into ``h``'s adjoint, by assignment when the
+product is its only reader (no zero-fill).
 """
 
 from __future__ import annotations
@@ -839,13 +840,11 @@ class _Gen:
         if not self.has_grad(left):
             return
         gy = self.adj_step(n.outs[0])
-        if id(n) in self.direct:
-            w(f"np.dot({gy}, RT{j}, {self.adj_step(left)})")
-            return
-        w(f"np.dot({gy}, RT{j}, TMP{j})")
+        # (dY W^T)^T = W dY^T: BLAS is faster with the batch as the short side of the result
+        w(f"np.dot({self.name(right)}, {gy}.T, TMP{j})")
         body = _Writer()
-        tmp = self.rv(f"TMP{j}[b]")
-        self._kloop(body, left.cols, f"{self.adj(left, 'k', None)} += {tmp}[k]")
+        op = "=" if id(n) in self.direct else "+="
+        self._kloop(body, left.cols, f"{self.adj(left, 'k', None)} {op} TMP{j}[k, b]")
         self._row_loop(w, body)
 
     # ---- the two functions ----
@@ -996,9 +995,7 @@ class _Gen:
                 if n.fn is L.MatMul and self.has_grad(n.args[0]):
                     left, right = n.args
                     j = n.outs[0].index
-                    w(f"RT{j} = np.ascontiguousarray({self.name(right)}.T)")
-                    if id(n) not in self.direct:
-                        w(f"TMP{j} = np.empty((B, {left.cols}), {self.dt})")
+                    w(f"TMP{j} = np.empty(({left.cols}, B), {self.dt})")
             scratch_at = len(w.lines)
             w("for s in range(T):")
             with w.indent():
