@@ -43,7 +43,7 @@ def _kernel_run(K, cell, arrays, lengths, reverse, record=True):
     xp, h0, c0, w, b, go, gh, gc = arrays
     xp = xp.copy()
     b2 = b[::-1].copy()
-    T, B, H = go.shape
+    (T, B), H = xp.shape[:2], h0.shape[1]
 
     def fill(*shape):
         return np.full(shape, np.nan, xp.dtype)
@@ -89,6 +89,45 @@ def test_jit_kernels_match_numpy_twins(cell, dtype, reverse, T, B, H, rng):
         assert a.dtype == b.dtype == dtype, k
         assert a.shape == b.shape, k
         np.testing.assert_allclose(b, a, rtol=tol, atol=tol, err_msg=f"array {k}")
+
+
+@pytest.mark.parametrize("K", [seq_reference, seq_jit], ids=["numpy", "numba"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_backward_kernels_broadcast_one_output_gradient_row(K, cell, rng):
+    """grad_out may be one (1, 1, H) row for every step and sequence (the ops pass a zero row
+    when nothing used the outputs): the same results as the full (T, B, H) array."""
+    T, B, H = 5, 3, 4
+    G = GATES[cell] * H
+    shapes = [(T, B, G), (B, H), (B, H), (G, H), (G,), (1, 1, H), (B, H), (B, H)]
+    arrays = [rng.standard_normal(s) for s in shapes]
+    lengths = np.array([5, 2, 0], np.int64)
+    for row in (arrays[5], np.zeros((1, 1, H))):
+        full = arrays[:5] + [np.broadcast_to(row, (T, B, H)).copy()] + arrays[6:]
+        one = arrays[:5] + [row] + arrays[6:]
+        for reverse in (False, True):
+            want = _kernel_run(K, cell, full, lengths, reverse, True)
+            got = _kernel_run(K, cell, one, lengths, reverse, True)
+            for a, b in zip(want, got, strict=True):
+                np.testing.assert_array_equal(b, a)
+
+
+def test_sequence_ops_pass_no_zeros_for_unused_outputs():
+    """With only h_n used, the op's backward gets None for the outputs (materialize_grads off)
+    and the gradients equal those with an explicit zero gradient for them."""
+    tr.manual_seed(3)
+    lstm = tr.nn.LSTM(3, 4).double()
+    x = tr.randn(6, 2, 3, dtype=tr.float64, requires_grad=True)
+    out, (h_n, c_n) = lstm(x)
+    w = tr.randn(*h_n.shape, dtype=tr.float64)
+    (h_n * w).sum().backward(retain_graph=True)
+    first = [p.grad.data.copy() for p in (x, *lstm.parameters())]
+    for p in (x, *lstm.parameters()):
+        p.grad = None
+    ((h_n * w).sum() + (out * 0).sum()).backward()
+    second = [p.grad.data for p in (x, *lstm.parameters())]
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+    assert out.grad_fn.materialize_grads is False
 
 
 @pytest.mark.parametrize("cell", CELLS)

@@ -68,6 +68,7 @@ class Context:
     )
 
     n_out = 1
+    materialize_grads = True
     out_meta: list[Any] | None = None
     options: dict[str, Any] = {}  # shared and never written: an op given options gets its own
     hooks: dict[int, list[Any]] | None = None
@@ -105,6 +106,26 @@ class Context:
         (False, True)
         """
         return self.saved_tensors is None
+
+    def set_materialize_grads(self, value: bool) -> None:
+        """Whether ``backward`` gets zeros (the default, True) or None for the gradient of an
+        output that no gradient reached (PyTorch's ``ctx.set_materialize_grads``). An op whose
+        unused outputs are large (a whole sequence's hidden states) can skip making zeros.
+
+        >>> import tinyrnn as tr
+        >>> class Two(tr.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         ctx.set_materialize_grads(False)
+        ...         return x * 2, x * 3
+        ...     @staticmethod
+        ...     def backward(ctx, g2, g3):
+        ...         return (0 if g2 is None else 2 * g2) + (0 if g3 is None else 3 * g3)
+        >>> x = tr.ones(2, requires_grad=True)
+        >>> Two.apply(x)[1].sum().backward(); x.grad.tolist()
+        [3.0, 3.0]
+        """
+        self.materialize_grads = bool(value)
 
     def save_for_backward(self, *items: Any) -> None:
         """Keep arrays (or floats) for ``backward``; read them back from ``saved_tensors``.
@@ -178,7 +199,8 @@ def _zeros(ctx: Context, idx: int) -> Any:
 
 def _output_grads(ctx: Context, gouts: list[Any]) -> list[Any] | None:
     """Run the tensor hooks of ``ctx``'s outputs, then fill unused outputs of a multi-output op
-    with zeros. None when no gradient reached any output."""
+    with zeros (left None if the op turned ``materialize_grads`` off). None when no gradient
+    reached any output."""
     if ctx.hooks:
         for idx, hooks in ctx.hooks.items():
             if gouts[idx] is not None:
@@ -187,6 +209,8 @@ def _output_grads(ctx: Context, gouts: list[Any]) -> list[Any] | None:
                     gouts[idx] = gouts[idx] if out is None else out
     if all(g is None for g in gouts):
         return None
+    if not ctx.materialize_grads:
+        return gouts
     return [_zeros(ctx, k) if g is None else g for k, g in enumerate(gouts)]
 
 
@@ -340,8 +364,8 @@ def _run_op(ctx: Context, gout: Any, keep: bool, anomaly: bool, retain_graph: bo
     if gouts is None or (not multi and gouts[0] is None):
         result: tuple[Any, ...] = (None,) * len(parents)  # nothing flowed in: nothing flows out
     else:
-        if keep:
-            ctx.out_grads = list(gouts)
+        if keep:  # pictures show every output's gradient, zeros where none flowed
+            ctx.out_grads = [_zeros(ctx, k) if g is None else g for k, g in enumerate(gouts)]
         result = ctx.fn.backward(ctx, *gouts)
         if type(result) is not tuple:
             result = (result,)

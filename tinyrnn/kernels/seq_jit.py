@@ -273,6 +273,7 @@ def rnn_seq_fwd(xp, h0, w_hh, bias, lengths, reverse, relu, out, hprev):
 @_njit
 def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu, record, dpre):
     """Backward of ``rnn_seq_fwd``; see ``seq_reference.rnn_seq_bwd``."""
+    n_go, b_go = grad_out.shape[0], grad_out.shape[1]  # (1, 1, H): one row for all
     T, B, H = out.shape
     grad_h = np.zeros((T if record else 0, B, H), out.dtype)
     dh = grad_hn.copy()
@@ -282,7 +283,12 @@ def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu, record, dp
         t = s if reverse else T - 1 - s
         for b in range(B):
             if t < lengths[b]:
-                y, g, d, dp = out[t, b], grad_out[t, b], dh[b], dpre[t, b]
+                y, g, d, dp = (
+                    out[t, b],
+                    grad_out[t % n_go, b % b_go],
+                    dh[b],
+                    dpre[t, b],
+                )
                 if record:
                     for k in range(H):
                         grad_h[t, b, k] = d[k] + g[k]
@@ -357,6 +363,7 @@ def lstm_seq_bwd(
     acts, cprev, tanh_c, w_hh, grad_out, grad_hn, grad_cn, lengths, reverse, record, dgates
 ):
     """Backward of ``lstm_seq_fwd``; see ``seq_reference.lstm_seq_bwd``."""
+    n_go, b_go = grad_out.shape[0], grad_out.shape[1]  # (1, 1, H): one row for all
     T, B, G = acts.shape
     H = G // 4
     zero = acts.dtype.type(0)
@@ -372,7 +379,7 @@ def lstm_seq_bwd(
         for b in range(B):
             if t < lengths[b]:
                 a, tc, cp, d = acts[t, b], tanh_c[t, b], cprev[t, b], dgates[t, b]
-                go, dhb, dcb = grad_out[t, b], dh[b], dc[b]
+                go, dhb, dcb = grad_out[t % n_go, b % b_go], dh[b], dc[b]
                 for k in range(H):
                     gh[k] = dhb[k] + go[k]
                 if record:
@@ -449,6 +456,7 @@ def gru_seq_fwd(xp, h0, w_hh, b_ih, b_hh, lengths, reverse, out, hprev, ghn):
 @_njit
 def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, record, dgi, dgh):
     """Backward of ``gru_seq_fwd``; see ``seq_reference.gru_seq_bwd``."""
+    n_go, b_go = grad_out.shape[0], grad_out.shape[1]  # (1, 1, H): one row for all
     T, B, G = acts.shape
     H = G // 3
     grad_h = np.zeros((T if record else 0, B, H), acts.dtype)
@@ -460,7 +468,13 @@ def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, rec
         t = s if reverse else T - 1 - s
         for b in range(B):
             if t < lengths[b]:
-                a, gn, hp, go, dhb = acts[t, b], ghn[t, b], hprev[t, b], grad_out[t, b], dh[b]
+                a, gn, hp, go, dhb = (
+                    acts[t, b],
+                    ghn[t, b],
+                    hprev[t, b],
+                    grad_out[t % n_go, b % b_go],
+                    dh[b],
+                )
                 di, dgb = dgi[t, b], dgh[t, b]
                 for k in range(H):
                     gg[k] = dhb[k] + go[k]

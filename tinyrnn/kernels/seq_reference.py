@@ -13,6 +13,9 @@ for GRU). Arrays are time-major and C-contiguous. ``lengths`` (B,) int64: step `
 ``h_n`` is the state after its last real step. With ``reverse`` the loop runs from ``T - 1`` down
 to 0 (each sequence then starts at its own last real step, as PyTorch's packed sequences).
 
+In the backward kernels ``grad_out``, the gradient of every step's output, may also be one
+(1, 1, H) row broadcast over all steps and sequences: a zero row when nothing used the outputs.
+
 The large arrays a kernel fills are passed in (``out``, ``hprev``, ... and ``dgates``, ...) so
 that the caller can reuse memory from call to call; whatever they hold is overwritten.
 """
@@ -74,8 +77,8 @@ def rnn_seq_bwd(out, w_hh, grad_out, grad_hn, lengths, reverse, relu, record, dp
         y = out[t]
         deriv = (y > 0).astype(y.dtype) if relu else 1 - y * y
         if record:
-            grad_h[t] = np.where(live, dh + grad_out[t], 0)
-        dp = np.where(live, (dh + grad_out[t]) * deriv, 0)
+            grad_h[t] = np.where(live, dh + grad_out[t % len(grad_out)], 0)
+        dp = np.where(live, (dh + grad_out[t % len(grad_out)]) * deriv, 0)
         dpre[t] = dp
         dh = np.where(live, dp @ w_hh, dh)
     return dpre, dh, grad_h
@@ -138,7 +141,7 @@ def lstm_seq_bwd(
         a = acts[t]
         i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
         tc = tanh_c[t]
-        gh = dh + grad_out[t]
+        gh = dh + grad_out[t % len(grad_out)]
         if record:
             grad_h[t] = np.where(live, gh, 0)
         dct = dc + gh * o * (1 - tc * tc)
@@ -210,7 +213,7 @@ def gru_seq_bwd(acts, ghn, hprev, w_hh, grad_out, grad_hn, lengths, reverse, rec
         live = (lengths > t)[:, None]
         a = acts[t]
         r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
-        g = dh + grad_out[t]
+        g = dh + grad_out[t % len(grad_out)]
         if record:
             grad_h[t] = np.where(live, g, 0)
         dn = g * (1 - z) * (1 - n * n)

@@ -164,6 +164,17 @@ def _as(dtype, *arrays):
     return [None if a is None else np.ascontiguousarray(a, dtype=dtype) for a in arrays]
 
 
+def _grads_in(dtype, out_shape, grad_out, *grad_states):
+    """The output gradients a backward kernel reads, for an op that turned materialize_grads
+    off: ``grad_out`` (T, B, H) or, when nothing used the outputs (a loss on the final state
+    only), one zero row (1, 1, H) that the kernels broadcast, instead of a T*B*H array of
+    zeros; a missing state gradient is zeros (B, H)."""
+    T, B, H = out_shape
+    g_out = np.zeros((1, 1, H), dtype) if grad_out is None else grad_out
+    states = [np.zeros((B, H), dtype) if g is None else g for g in grad_states]
+    return _as(dtype, g_out, *states)
+
+
 def _bias(G: int, dtype, *biases):
     """The sum of the biases that are given (zeros when none is): added in the kernels, so the
     projection below is a bare product with no extra pass over its T*B*G result."""
@@ -252,6 +263,7 @@ class RNNSequence(Function):
             _empty(T, B, H, dtype=dt),
         )  # fmt: skip
         ctx.x_shape, ctx.opts = x.shape, (L, bool(reverse), relu)
+        ctx.set_materialize_grads(False)  # see _grads_in
         _describe(ctx, "RNN", L, bool(reverse))
         ctx.save_for_backward(x2, out, hprev if ctx.needs_input_grad[3] else None, w_ih, w_hh)
         return out, h_n
@@ -260,7 +272,7 @@ class RNNSequence(Function):
     def backward(ctx, grad_out, grad_hn):
         x2, out, hprev, w_ih, w_hh = ctx.saved_tensors
         L, reverse, relu = ctx.opts
-        g_out, g_hn = _as(out.dtype, grad_out, grad_hn)
+        g_out, g_hn = _grads_in(out.dtype, out.shape, grad_out, grad_hn)
         dpre, dh0, grad_h = K.rnn_seq_bwd(
             out, w_hh, g_out, g_hn, L, reverse, relu, STATE.keep_grads,
             _empty(*out.shape, dtype=out.dtype),
@@ -304,6 +316,7 @@ class LSTMSequence(Function):
             *(_empty(T, B, H, dtype=dt) for _ in range(4)),
         )  # fmt: skip
         ctx.x_shape, ctx.opts = x.shape, (L, bool(reverse))
+        ctx.set_materialize_grads(False)  # see _grads_in
         _describe(ctx, "LSTM", L, bool(reverse))
         keep_h = hprev if ctx.needs_input_grad[4] else None
         ctx.save_for_backward(x2, acts, keep_h, cprev, tanh_c, w_ih, w_hh)
@@ -313,7 +326,7 @@ class LSTMSequence(Function):
     def backward(ctx, grad_out, grad_hn, grad_cn):
         x2, acts, hprev, cprev, tanh_c, w_ih, w_hh = ctx.saved_tensors
         L, reverse = ctx.opts
-        g_out, g_hn, g_cn = _as(acts.dtype, grad_out, grad_hn, grad_cn)
+        g_out, g_hn, g_cn = _grads_in(acts.dtype, cprev.shape, grad_out, grad_hn, grad_cn)
         dg, dh0, dc0, grad_h = K.lstm_seq_bwd(
             acts, cprev, tanh_c, w_hh, g_out, g_hn, g_cn, L, reverse, STATE.keep_grads,
             _empty(*acts.shape, dtype=acts.dtype),
@@ -358,6 +371,7 @@ class GRUSequence(Function):
             *(_empty(T, B, H, dtype=dt) for _ in range(3)),
         )  # fmt: skip
         ctx.x_shape, ctx.opts = x.shape, (L, bool(reverse))
+        ctx.set_materialize_grads(False)  # see _grads_in
         _describe(ctx, "GRU", L, bool(reverse))
         ctx.save_for_backward(x2, acts, ghn, hprev, w_ih, w_hh)
         return out, h_n
@@ -366,7 +380,7 @@ class GRUSequence(Function):
     def backward(ctx, grad_out, grad_hn):
         x2, acts, ghn, hprev, w_ih, w_hh = ctx.saved_tensors
         L, reverse = ctx.opts
-        g_out, g_hn = _as(acts.dtype, grad_out, grad_hn)
+        g_out, g_hn = _grads_in(acts.dtype, hprev.shape, grad_out, grad_hn)
         dgi, dgh, dh0, grad_h = K.gru_seq_bwd(
             acts, ghn, hprev, w_hh, g_out, g_hn, L, reverse, STATE.keep_grads,
             _empty(*acts.shape, dtype=acts.dtype), _empty(*acts.shape, dtype=acts.dtype),
