@@ -40,10 +40,16 @@ steps), which is also the ``dZ`` the gradient of ``U`` needs: that is one large 
 the loop, ``(H_all)^T (dZ_all)`` over all ``T*B`` rows, and the gradient of a bias added to
 such a sum is one column sum of that buffer after the loop (shared by all its biases). Buffers
 over all steps are not zero-filled up front: each step zeroes its own slice when it starts.
-The product for the gradient of ``h`` is computed transposed, ``W dZ^T`` (B the short side
-of the result, which OpenBLAS runs faster: 48 against 60 us at B=32, H=128, 1.41 against 1.65
-ms at B=64, H=512), and read back transposed into ``h``'s adjoint, by assignment when the
-product is its only reader (no zero-fill).
+The product for the gradient of ``h`` writes straight into ``h``'s adjoint (by assignment,
+no zero-fill) when the product is its only reader.
+
+Transposed products: for a large matrix (``_big``) and from batch size 16 on (a run-time test,
+the code serves every batch size), a step's products are computed transposed, ``W^T h^T`` and
+``W dZ^T``, with the batch as the short side of the result, which OpenBLAS runs faster (45
+against 59 us at B=32, H=128 for an LSTM's ``h W``; 1.42 against 1.61 ms at B=64, H=512); the
+(n, B) result is copied back into the (B, n) layout in blocks of 16 columns (forward) or read
+transposed where it is added to ``h``'s adjoint (backward). Small products keep the plain form,
+which is faster for them.
 """
 
 from __future__ import annotations
@@ -122,6 +128,17 @@ class _Writer:
         self.depth -= 1
 
 
+_TR_BATCH = 16  # a step's products run transposed from this batch size on (when _big)
+
+
+def _big(n: OpNode) -> bool:
+    """Is the matrix of ``h @ W`` large enough for the transposed product ``W^T h^T`` to pay?
+    Measured with SciPy's OpenBLAS, one thread (us, plain/transposed): B=32 128x128 9.2/12.5,
+    128x384 44.7/34.0, 128x512 58.9/45.4; B=64 512x2048 1605/1416; B=16 64x256 4.6/6.8."""
+    k, m = n.args[1].shape
+    return k * m >= 32768
+
+
 def _schedule(nodes: list[OpNode]) -> list[OpNode]:
     """The loop ops in an order that starts each matrix product as soon as its input is ready,
     so the element-wise ops around it (``x W + b`` before ``+ h U``) fall into one run."""
@@ -178,6 +195,8 @@ class _Gen:
         self._find_direct()
         self.row_scratch: set[int] = set()  # forward arrays that are one row of scratch
         self._find_row_scratch()
+        self.tmm: set[int] = set()  # matrix product outputs kept transposed, (n, B)
+        self._find_transposed()
         self.scratch: dict[str, int] = {}
         self.colsums: list[tuple[str, bool, str, int]] = []  # (gradient, +/-, storage, cols)
         self.rows: dict[str, str] = {}
@@ -409,6 +428,19 @@ class _Gen:
                 if readers and all(seg_of.get(id(r)) == seg_of[id(n)] for r in readers):
                     self.row_scratch.add(id(v))
 
+    def _find_transposed(self) -> None:
+        """Products ``h W`` computed as ``(W^T h^T)``, an (n, B) array, which BLAS runs faster
+        (the batch is the short side), where the result is only read element by element."""
+        for n in self.nodes:
+            if n.fn is not L.MatMul or not _big(n):
+                continue
+            v = n.outs[0]
+            if id(v) in self.saved or id(v) in self.out_ids:
+                continue
+            readers = self._readers(v)
+            if readers and all(r.fn is not L.MatMul for r in readers):
+                self.tmm.add(id(v))
+
     def storage(self, v: Value) -> tuple[str, str, int]:
         return self.store[self.cls[id(v)]]
 
@@ -501,6 +533,18 @@ class _Gen:
     def scratch_row(self, name: str, cols: int) -> str:
         self.scratch[name] = cols
         return name
+
+    def _transpose(self, w: _Writer, src: str, dst: str, cols: int) -> None:
+        """``dst[b, k] = src[k, b]``, in blocks of 16 columns (read rows stay in L1)."""
+        w(f"for k0 in range(0, {cols}, 16):")
+        with w.indent():
+            w(f"k1 = min(k0 + 16, {cols})")
+            w("for b in range(B):")
+            with w.indent():
+                w(f"row = {dst}[b]")
+                w("for k in range(k0, k1):")
+                with w.indent():
+                    w(f"row[k] = {src}[k, b]")
 
     def _kloop(self, w: _Writer, cols: int, stmt: str) -> None:
         w(f"for k in range({cols}):")
@@ -811,7 +855,18 @@ class _Gen:
         for part in self._segments():
             if isinstance(part, OpNode):
                 left, right = part.args
-                w(f"np.dot({self.per_step(left)}, {self.name(right)}, {self.name(part.outs[0])})")
+                y = self.name(part.outs[0])
+                j = part.outs[0].index
+                if id(part.outs[0]) in self.tmm:
+                    w(f"if TR{j}:")
+                    with w.indent():
+                        w(f"np.dot(PT{j}, {self.per_step(left)}.T, YT{j})")
+                        self._transpose(w, f"YT{j}", y, part.outs[0].cols)
+                    w("else:")
+                    with w.indent():
+                        w(f"np.dot({self.per_step(left)}, {self.name(right)}, {y})")
+                else:
+                    w(f"np.dot({self.per_step(left)}, {self.name(right)}, {y})")
                 continue
             body = _Writer()
             for run in part:
@@ -840,12 +895,28 @@ class _Gen:
         if not self.has_grad(left):
             return
         gy = self.adj_step(n.outs[0])
-        # (dY W^T)^T = W dY^T: BLAS is faster with the batch as the short side of the result
-        w(f"np.dot({self.name(right)}, {gy}.T, TMP{j})")
-        body = _Writer()
         op = "=" if id(n) in self.direct else "+="
-        self._kloop(body, left.cols, f"{self.adj(left, 'k', None)} {op} TMP{j}[k, b]")
-        self._row_loop(w, body)
+        if not _big(n):
+            w(f"np.dot({gy}, RT{j}, TMPN{j})")
+            body = _Writer()
+            tmp = self.rv(f"TMPN{j}[b]")
+            self._kloop(body, left.cols, f"{self.adj(left, 'k', None)} {op} {tmp}[k]")
+            self._row_loop(w, body)
+            return
+        w(f"if TR{j}:")
+        with w.indent():
+            # (dY W^T)^T = W dY^T: BLAS is faster with the batch as the short side
+            w(f"np.dot({self.name(right)}, {gy}.T, TMP{j})")
+            body = _Writer()
+            self._kloop(body, left.cols, f"{self.adj(left, 'k', None)} {op} TMP{j}[k, b]")
+            self._row_loop(w, body)
+        w("else:")
+        with w.indent():
+            w(f"np.dot({gy}, RT{j}, TMPN{j})")
+            body = _Writer()
+            tmp = self.rv(f"TMPN{j}[b]")
+            self._kloop(body, left.cols, f"{self.adj(left, 'k', None)} {op} {tmp}[k]")
+            self._row_loop(w, body)
 
     # ---- the two functions ----
 
@@ -905,6 +976,11 @@ class _Gen:
                         views.append(f"{name} = {name}_all[t]")
                     else:
                         shape = f"{v.cols}" if id(v) in self.row_scratch else f"(B, {v.cols})"
+                        if id(v) in self.tmm:
+                            j, p = v.index, self.name(n.args[1])
+                            w(f"TR{j} = B >= {_TR_BATCH}")
+                            w(f"PT{j} = np.ascontiguousarray({p}.T) if TR{j} else {p}")
+                            w(f"YT{j} = np.empty(({v.cols}, B if TR{j} else 0), {self.dt})")
                         w(f"{name} = np.empty({shape}, {self.dt})")
                 if n.fn in (Fu.LSTMCellStep, Fu.GRUCellStep):
                     j = n.outs[0].index
@@ -995,7 +1071,11 @@ class _Gen:
                 if n.fn is L.MatMul and self.has_grad(n.args[0]):
                     left, right = n.args
                     j = n.outs[0].index
-                    w(f"TMP{j} = np.empty(({left.cols}, B), {self.dt})")
+                    p = self.name(right)
+                    w(f"TR{j} = {f'B >= {_TR_BATCH}' if _big(n) else 'False'}")
+                    w(f"RT{j} = {p} if TR{j} else np.ascontiguousarray({p}.T)")
+                    w(f"TMP{j} = np.empty(({left.cols}, B if TR{j} else 0), {self.dt})")
+                    w(f"TMPN{j} = np.empty((0 if TR{j} else B, {left.cols}), {self.dt})")
             scratch_at = len(w.lines)
             w("for s in range(T):")
             with w.indent():

@@ -1,0 +1,84 @@
+"""Compiled cells at a size where the per-step matrix products run transposed (``B >= 16``
+and a matrix of at least 32768 entries: ``W^T h^T`` instead of ``h W``, which BLAS runs
+faster), against the unrolled graph. The other tests use small batches and matrices, which
+take the plain products; the MGU here (96 x 96 matrices) does too, at this batch size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinyrnn as tr
+from tinyrnn.compile import compile_cell, unroll
+
+B, H, N_IN, T = 16, 96, 5, 3
+
+
+def _param(rng, *shape):
+    return tr.nn.Parameter(tr.tensor(rng.standard_normal(shape) * 0.3))
+
+
+class LSTMFromOps(tr.nn.Module):
+    def __init__(self, rng):
+        super().__init__()
+        self.w_ih, self.w_hh = _param(rng, 4 * H, N_IN), _param(rng, 4 * H, H)
+        self.b_ih, self.b_hh = _param(rng, 4 * H), _param(rng, 4 * H)
+
+    def forward(self, x, state):
+        h, c = state
+        i, f, g, o = (x @ self.w_ih.T + self.b_ih + h @ self.w_hh.T + self.b_hh).chunk(4, 1)
+        c_new = f.sigmoid() * c + i.sigmoid() * g.tanh()
+        return o.sigmoid() * c_new.tanh(), c_new
+
+
+class MGU(tr.nn.Module):
+    def __init__(self, rng):
+        super().__init__()
+        self.w_f, self.u_f, self.b_f = _param(rng, H, N_IN), _param(rng, H, H), _param(rng, H)
+        self.w_h, self.u_h, self.b_h = _param(rng, H, N_IN), _param(rng, H, H), _param(rng, H)
+
+    def forward(self, x, h):
+        f = (x @ self.w_f.T + h @ self.u_f.T + self.b_f).sigmoid()
+        h_tilde = (x @ self.w_h.T + (f * h) @ self.u_h.T + self.b_h).tanh()
+        return (1 - f) * h + f * h_tilde
+
+
+def _check(cell, n_states, lengths, reverse):
+    rng = np.random.default_rng(7)
+    x = tr.tensor(rng.standard_normal((T, B, N_IN)), requires_grad=True)
+    states = [tr.tensor(rng.standard_normal((B, H)), requires_grad=True) for _ in range(n_states)]
+    state = tuple(states) if n_states > 1 else states[0]
+    leaves = [x, *states, *cell.parameters()]
+    w_out = rng.standard_normal((T, B, H))
+    w_fin = [rng.standard_normal((B, H)) for _ in range(n_states)]
+    fast = compile_cell(cell)
+    results = []
+    for run in (fast.run, lambda x, s, L, r: unroll(cell, x, s, L, r)):
+        for t in leaves:
+            t.grad = None
+        out, final = run(x, state, lengths, reverse)
+        if run is fast.run:
+            assert out.grad_fn.name == "CompiledLoop"
+        finals = list(final) if n_states > 1 else [final]
+        loss = (out * tr.tensor(w_out)).sum()
+        for f, w in zip(finals, w_fin, strict=True):
+            loss = loss + (f * tr.tensor(w)).sum()
+        loss.backward()
+        results.append([out.data.copy(), *(t.grad.data.copy() for t in leaves)])
+    for a, b in zip(results[1], results[0], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_transposed_products_match_unrolled_python(monkeypatch, reverse):
+    monkeypatch.setenv("TINYRNN_KERNELS", "numpy")
+    rng = np.random.default_rng(0)
+    _check(LSTMFromOps(rng), 2, [3, 1, 2, 3] * 4, reverse)
+    _check(MGU(rng), 1, None, reverse)
+
+
+@pytest.mark.slow
+def test_transposed_products_match_unrolled_numba():
+    rng = np.random.default_rng(1)
+    _check(LSTMFromOps(rng), 2, [3, 1, 2, 3] * 4, True)
+    _check(MGU(rng), 1, None, False)
