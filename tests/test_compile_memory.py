@@ -113,3 +113,34 @@ def test_value_saved_by_its_op_is_not_reused(python_mode):
         grads.append([t.grad.data.copy() for t in [x, h, *cell.parameters()]])
     for a, b in zip(grads[1], grads[0], strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-11, atol=1e-12)
+
+
+class ReadProjection(tr.nn.Module):
+    """The backward of ``q * tanh(h)`` reads ``q = x W^T``: the loop's node keeps that input."""
+
+    def __init__(self, rng):
+        super().__init__()
+        self.w, self.u = _param(rng, H, N_IN), _param(rng, H, H)
+
+    def forward(self, x, h):
+        return (x @ self.w.T) * h.tanh() + h @ self.u.T
+
+
+def test_input_read_by_the_backward_is_kept(python_mode):
+    rng = np.random.default_rng(3)
+    cell = ReadProjection(rng)
+    x = tr.tensor(rng.standard_normal((5, 3, N_IN)), requires_grad=True)
+    h = tr.tensor(rng.standard_normal((3, H)), requires_grad=True)
+    w = rng.standard_normal((5, 3, H))
+    fast = compile_cell(cell)
+    grads = []
+    for run in (fast, lambda x, h: unroll(cell, x, h, [5, 2, 4])):
+        for t in [x, h, *cell.parameters()]:
+            t.grad = None
+        out, _ = run(x, h, [5, 2, 4]) if run is fast else run(x, h)
+        if run is fast:
+            assert out.grad_fn.q_buffers == [None]  # kept for the backward, not reused
+        (out * tr.tensor(w)).sum().backward()
+        grads.append([t.grad.data.copy() for t in [x, h, *cell.parameters()]])
+    for a, b in zip(grads[1], grads[0], strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-11, atol=1e-12)
