@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._random import generator
-from ..ops.fused import CrossEntropyRows
+from ..ops.fused import CrossEntropyRows, SquaredError
 from ..tensor import Tensor, where
 
 __all__ = [
@@ -378,8 +378,7 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
             f"mse_loss: target of shape {y.shape} does not match input of shape {x.shape}; "
             "they must be equal"
         )
-    d = x - y
-    return _reduce(d * d, reduction)
+    return SquaredError.apply(x, y, reduction=reduction)
 
 
 def _softplus(x: Tensor) -> Tensor:

@@ -141,6 +141,37 @@ class CrossEntropyRows(Function):
         return K.cross_entropy_bwd(probs, target, ignore_index, g), None
 
 
+class SquaredError(Function):
+    """Mean (or sum) of squared differences in one node: ``l = r(d * d)``, ``d = x - y``, with
+    ``r`` the mean over every element (``reduction="mean"``), the sum (``"sum"``) or nothing
+    (``"none"``); ``dl/dx = r'(2 d g)``, ``dl/dy = -dl/dx``.
+
+    Shapes: x and y of one shape; l 0-d (mean, sum) or x's shape (none).
+
+    >>> import tinyrnn as tr
+    >>> SquaredError.apply(tr.tensor([1.0, 2.0]), tr.tensor([0.0, 0.0])).item()
+    2.5
+    """
+
+    @staticmethod
+    def forward(ctx, x, y, reduction="mean"):
+        d = x - y
+        ctx.save_for_backward(d, reduction)
+        sq = d * d
+        if reduction == "none":
+            return sq
+        total = sq.sum()
+        return np.asarray(total / d.size if reduction == "mean" else total, dtype=sq.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        d, reduction = ctx.saved_tensors
+        scale = 2.0 / d.size if reduction == "mean" else 2.0
+        g = d * (grad_output * scale)
+        need_x, need_y = ctx.needs_input_grad
+        return (g if need_x else None), (-g if need_y else None)
+
+
 class LSTMCellStep(Function):
     """One LSTM step after its affine part: (h, c) from gates (B, 4H) in order i, f, g, o and
     c_prev (B, H): c = f*c_prev + i*g, h = o*tanh(c). Backward in one kernel pass.
