@@ -59,7 +59,10 @@ class Permute(Function):
     @staticmethod
     def backward(ctx, grad_output):
         (dims,) = ctx.saved_tensors
-        return grad_output.transpose(np.argsort(dims))
+        inverse = [0] * len(dims)
+        for k, d in enumerate(dims):
+            inverse[d] = k
+        return grad_output.transpose(inverse)
 
 
 def _is_advanced(index) -> bool:

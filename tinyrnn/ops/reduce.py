@@ -26,7 +26,7 @@ def _axes(op: str, ndim: int, dim) -> tuple[int, ...]:
 def _expand(grad: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...], keepdim: bool):
     """Broadcast a reduced gradient back over the reduced axes of an input of ``shape``."""
     if not keepdim and axes:
-        grad = np.expand_dims(grad, axes)
+        grad = grad.reshape([1 if i in axes else n for i, n in enumerate(shape)])
     return np.broadcast_to(grad, shape)
 
 
