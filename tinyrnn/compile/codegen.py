@@ -534,17 +534,18 @@ class _Gen:
         self.scratch[name] = cols
         return name
 
-    def _transpose(self, w: _Writer, src: str, dst: str, cols: int) -> None:
-        """``dst[b, k] = src[k, b]``, in blocks of 16 columns (read rows stay in L1)."""
+    def _transpose(self, w: _Writer, src: str, dst: str, cols: int, op: str = "=") -> None:
+        """``dst[b, k] (op) src[k, b]``, in blocks of 16 columns (read rows stay in L1);
+        ``dst`` is an array name or a row expression in ``b``."""
         w(f"for k0 in range(0, {cols}, 16):")
         with w.indent():
             w(f"k1 = min(k0 + 16, {cols})")
             w("for b in range(B):")
             with w.indent():
-                w(f"row = {dst}[b]")
+                w(f"row = {dst if '[' in dst else dst + '[b]'}")
                 w("for k in range(k0, k1):")
                 with w.indent():
-                    w(f"row[k] = {src}[k, b]")
+                    w(f"row[k] {op} {src}[k, b]")
 
     def _kloop(self, w: _Writer, cols: int, stmt: str) -> None:
         w(f"for k in range({cols}):")
@@ -907,9 +908,9 @@ class _Gen:
         with w.indent():
             # (dY W^T)^T = W dY^T: BLAS is faster with the batch as the short side
             w(f"np.dot({self.name(right)}, {gy}.T, TMP{j})")
-            body = _Writer()
-            self._kloop(body, left.cols, f"{self.adj(left, 'k', None)} {op} TMP{j}[k, b]")
-            self._row_loop(w, body)
+            row = self.adj_row(left)
+            assert row is not None and row != "local"
+            self._transpose(w, f"TMP{j}", row, left.cols, op)
         w("else:")
         with w.indent():
             w(f"np.dot({gy}, RT{j}, TMPN{j})")
