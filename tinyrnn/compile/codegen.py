@@ -836,8 +836,8 @@ class _Gen:
 
     # ---- the step: segments of row-wise ops between matrix products ----
 
-    def _segments(self) -> list[list[OpNode] | OpNode]:
-        """The step as row-wise segments (lists of runs' nodes) and matmul nodes."""
+    def _segments(self) -> list[Any]:
+        """The step as row-wise segments (lists of runs) and matmul nodes, in order."""
         out: list[Any] = []
         seg: list[list[OpNode]] = []
         for run in self.runs():
