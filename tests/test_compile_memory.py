@@ -144,3 +144,27 @@ def test_input_read_by_the_backward_is_kept(python_mode):
         grads.append([t.grad.data.copy() for t in [x, h, *cell.parameters()]])
     for a, b in zip(grads[1], grads[0], strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.parametrize("use", ["outputs", "final"])
+def test_unused_outputs_get_no_zero_arrays(python_mode, use):
+    """A loss on the final state alone (or on the outputs alone): the loop's backward gets
+    None for the unused gradients and reads one zero row instead."""
+    rng = np.random.default_rng(4)
+    cell = LSTMFromOps(rng)
+    x, state, weights = _setup(rng, cell)
+    fast = compile_cell(cell)
+    leaves = [x, *state, *cell.parameters()]
+    grads = []
+    for run in (lambda x, s: fast(x, s, [5, 3, 4]), lambda x, s: unroll(cell, x, s, [5, 3, 4])):
+        for t in leaves:
+            t.grad = None
+        out, (h, c) = run(x, state)
+        if use == "outputs":
+            loss = (out * tr.tensor(weights[0])).sum()
+        else:
+            loss = (h * tr.tensor(weights[1])).sum()
+        loss.backward()
+        grads.append([t.grad.data.copy() for t in leaves])
+    for a, b in zip(grads[1], grads[0], strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-11, atol=1e-12)

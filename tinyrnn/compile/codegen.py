@@ -1046,7 +1046,9 @@ class _Gen:
                 direct_targets.add(self.adj_step(n.args[0]))
         with w.indent():
             w("T = X.shape[0]")
-            w("B = GOUT.shape[1]")
+            w("B = GF0.shape[0]")
+            # GOUT is (T, B, n), or one zero row (1, 1, n) when the outputs were not used
+            w("GO = 1 if GOUT.shape[0] * GOUT.shape[1] > 1 else 0")
             zero_each_step = []
             for k in range(len(g.states)):
                 w(f"gf{k} = GF{k}.copy()")
@@ -1098,7 +1100,7 @@ class _Gen:
                         continue
                     seed = f"{self.rv(f'gf{k}[b]')}[k]"
                     if k == 0:
-                        seed += f" + {self.rv('GOUT[t, b]')}[k]"
+                        seed += f" + {self.rv('GOUT[t * GO, b * GO]')}[k]"
                     self._kloop(body, n_k, f"{target} += {seed}")
                 self._row_loop(w, body, guard=True)
                 self.emit_bwd(w)

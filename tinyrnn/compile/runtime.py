@@ -14,7 +14,11 @@ as their last reader has run (``_release``: the graph keeps the tensor objects a
 later nodes, but no backward reads them; an op that needs a value saved the array itself). The
 loop's node keeps only those of its inputs its backward reads, and an input it does not read,
 whose array nothing else holds, becomes the buffer its gradient is written into (``_take``),
-so the backward allocates no new (T, B, n) array for it.
+so the backward allocates no new (T, B, n) array for it. The node turns ``materialize_grads``
+off: when the outputs are not used (a loss on the final state only) its backward reads one zero
+row instead of a (T, B, n) array of zeros. Peak memory of an LSTM training step (B=32, I=64,
+H=128, T=1000, float32): 188 MiB, the projection (4 units of T*B*H floats) and the saved
+values (7 units: h and c before each step, 5 gate activations) and the outputs (1 unit).
 
 With ``TINYRNN_KERNELS=numpy`` or ``NUMBA_DISABLE_JIT=1`` the generated source runs as plain
 Python (slow; for tests and debugging). The loops run with SciPy's BLAS on one thread, as the
@@ -170,6 +174,7 @@ class CompiledLoop(Function):
             res = program.fwd(L, bool(reverse), X, *qs, *ps, *ss)
         n_s = lay.n_states
         ctx.program, ctx.opts = program, (L, bool(reverse))
+        ctx.set_materialize_grads(False)  # unused outputs: no (T, B, n) array of zeros
         ctx.shapes = [np.shape(p) for p in args[nq : nq + n_p]]
         # only the q the backward reads are kept (x W^T in x W^T + h U^T is not)
         kept = [q if read else None for q, read in zip(qs, lay.q_read, strict=True)]
@@ -182,9 +187,16 @@ class CompiledLoop(Function):
         program = ctx.program
         L, reverse = ctx.opts
         dt = program.dtype
-        gout = np.ascontiguousarray(grad_out, dtype=dt)
-        gss = [np.ascontiguousarray(g, dtype=dt) for g in grad_states]
         T, B = X.shape[0], X.shape[1]
+        cols = [v.cols for v in program.graph.states]
+        if grad_out is None:  # the kernel broadcasts one zero row
+            gout = np.zeros((1, 1, cols[0]), dt)
+        else:
+            gout = np.ascontiguousarray(grad_out, dtype=dt)
+        gss = [
+            np.zeros((B, n), dt) if g is None else np.ascontiguousarray(g, dtype=dt)
+            for g, n in zip(grad_states, cols, strict=True)
+        ]
         bufs = getattr(ctx, "q_buffers", None) or [None] * len(program.layout.q_values)
         ctx.q_buffers = None  # a second backward (retain_graph) gets fresh arrays
         # the backward zeroes each step's slice of these itself
