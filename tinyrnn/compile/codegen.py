@@ -27,7 +27,9 @@ it (such as those gate pre-activations) is one row of scratch memory, not a (B, 
 
 Memory: per step, only the values the backward reads are kept over all steps (``saved``: the
 inputs or outputs of ops whose derivative needs them, such as a sigmoid's output, and the left
-operand of ``h @ W``); everything else lives in one (B, n) buffer reused at every step.
+operand of ``h @ W``); everything else lives in one (B, n) buffer reused at every step. A value
+the backward reads that is one add, subtract, multiply or negate away from saved ones (``1 - z``
+in a GRU) is recomputed there instead of saved.
 
 ``bwd(L, rev, X, Q.., P.., saved.., GOUT, GF0..) -> (GX, GQ0.., GP0.., GS0..)`` walks the steps
 in reverse order and the segments of a step in reverse order. In a run, an adjoint that stays
@@ -179,7 +181,9 @@ class _Gen:
                 self.consumers.setdefault(id(a), []).append(n)
         self.out_ids = {id(v) for v in g.outputs}
         self._name_values()
-        need = self._needed()
+        self.recompute: dict[int, OpNode] = {}  # read by the backward, recomputed there
+        self.in_bwd = False
+        need = self._recomputed(self._needed())
         self.views: dict[int, tuple[Value, int, int]] = {}
         self._find_views(need)
         self.nodes = [n for n in self.loop_nodes if id(n.outs[0]) not in self.views]
@@ -271,6 +275,34 @@ class _Gen:
             elif fn is Fu.GRUCellStep:
                 need.extend(n.args[1:])
         return need
+
+    def _recomputed(self, need: list[Value]) -> list[Value]:
+        """Drop from ``need`` the values the backward can recompute from saved ones at the cost
+        of one add, subtract, multiply or negate (``1 - z`` in a GRU): they are not saved. Their
+        inputs must be saved anyway and not be recomputed themselves (no chains)."""
+        ids = {id(v) for v in need}
+        made_by = {id(v): n for n in self.loop_nodes for v in n.outs}
+        cheap = (E.Add, E.Sub, E.Mul, E.Neg)
+
+        def saved_anyway(a: Value) -> bool:
+            if a.kind == "scalar" or a.role == "inv":
+                return True
+            producer = made_by.get(id(a))
+            return (
+                id(a) in ids and a.role == "loop" and (producer is None or producer.fn not in cheap)
+            )
+
+        for v in {id(v): v for v in need}.values():
+            n = made_by.get(id(v))
+            if n is None or n.fn not in cheap or id(v) in self.out_ids or v.role != "loop":
+                continue
+            readers = self.consumers.get(id(v), [])
+            if any(c.outs[0].cols != v.cols or c.fn is L.MatMul for c in readers):
+                continue  # a broadcast read, or the whole array for a weight gradient
+            if all(saved_anyway(a) and (a.kind == "scalar" or a.role == "inv" or a.cols == v.cols)
+                   for a in n.args):  # fmt: skip
+                self.recompute[id(v)] = n
+        return [v for v in need if id(v) not in self.recompute]
 
     def _find_views(self, need: list[Value]) -> None:
         """Column slices read in place (no copy forward, no adjoint buffer backward), unless
@@ -472,6 +504,8 @@ class _Gen:
             return self.const(v.data)
         if id(v) in self.fx:
             return self.fx[id(v)]
+        if self.in_bwd and id(v) in self.recompute:
+            return f"({self._fwd_expr(self.recompute[id(v)], v.cols)})"
         c = col if ncols is None or v.cols == ncols else "0"
         v, c = self.resolve(v, c)
         if id(v) in self.fx:  # pragma: no cover - views never point into a run's registers
@@ -1033,6 +1067,7 @@ class _Gen:
         return w.lines
 
     def _bwd(self) -> list[str]:
+        self.in_bwd = True
         g, lay = self.g, self.layout
         w = _Writer()
         gfs = [f"GF{k}" for k in range(len(g.states))]
