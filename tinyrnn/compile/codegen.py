@@ -29,7 +29,9 @@ Memory: per step, only the values the backward reads are kept over all steps (``
 inputs or outputs of ops whose derivative needs them, such as a sigmoid's output, and the left
 operand of ``h @ W``); everything else lives in one (B, n) buffer reused at every step. A value
 the backward reads that is one add, subtract, multiply or negate away from saved ones (``1 - z``
-in a GRU) is recomputed there instead of saved.
+in a GRU) is recomputed there instead of saved. The first state part before each step (``h``)
+is not kept either when the backward needs it: it is the previous step's output (``OUT``, which
+the caller holds anyway), or the initial state where no step of that sequence came before.
 
 ``bwd(L, rev, X, Q.., P.., saved.., GOUT, GF0..) -> (GX, GQ0.., GP0.., GS0..)`` walks the steps
 in reverse order and the segments of a step in reverse order. In a run, an adjoint that stays
@@ -188,6 +190,9 @@ class _Gen:
         self._find_views(need)
         self.nodes = [n for n in self.loop_nodes if id(n.outs[0]) not in self.views]
         self.saved: set[int] = {id(v) for v in need if v.role == "loop"}
+        # h before each step is read back from the outputs instead of kept (OUT[t -+ 1], or
+        # the initial state where no step came before)
+        self.h_from_out = id(g.states[0]) in self.saved and g.outputs[0].kind != "state"
         self.layout.q_read = [any(v is q for v in need) for q in self.layout.q_values]
         self.local: set[int] = set()  # forward values kept in registers inside their run
         self.local_adj: set[int] = set()  # adjoints that never leave their run
@@ -496,6 +501,8 @@ class _Gen:
             return f"{base}[b]" if v.batch else f"{base}[0]"
         if id(v) in self.row_scratch:
             return base
+        if self.in_bwd and self.h_from_out and v is self.g.states[0]:
+            return "(OUT[tp, b] if hv and tp < L[b] else SH0[b])"
         return f"{base}[b]"
 
     def ix(self, v: Value, col: str, ncols: int | None) -> str:
@@ -996,7 +1003,10 @@ class _Gen:
                 w(f"st{k} = S{k}.copy()")
             w(f"OUT = np.zeros((T, B, {g.states[0].cols}), {self.dt})")
             for k, v in enumerate(g.states):
-                if id(v) in self.saved:
+                if k == 0 and self.h_from_out:
+                    saved_names += ["OUT", "SH0"]
+                    w("SH0 = S0.copy()")
+                elif id(v) in self.saved:
                     w(f"ST{k} = np.empty((T, B, {v.cols}), {self.dt})")
                     saved_names.append(f"ST{k}")
             views: list[str] = []
@@ -1037,7 +1047,7 @@ class _Gen:
             with w.indent():
                 w("t = T - 1 - s if rev else s")
                 for k, v in enumerate(g.states):
-                    if id(v) in self.saved:
+                    if id(v) in self.saved and not (k == 0 and self.h_from_out):
                         w(f"ST{k}[t] = st{k}")
                 for line in views:
                     w(line)
@@ -1118,7 +1128,12 @@ class _Gen:
             w("for s in range(T):")
             with w.indent():
                 w("t = s if rev else T - 1 - s")
+                if self.h_from_out:
+                    w("tp = t + 1 if rev else t - 1")
+                    w("hv = tp >= 0 and tp < T")
                 for name in self.saved_names:
+                    if name in ("OUT", "SH0"):
+                        continue
                     if name.startswith("ST"):
                         w(f"st{name[2:]} = {name}[t]")
                     else:
@@ -1165,8 +1180,12 @@ class _Gen:
                         continue
                     K, N = right.shape
                     kind, name, _ = self.storage(n.outs[0])
+                    gw = f"G{self.name(right)}"
+                    if self.h_from_out and left is g.states[0]:
+                        self._h_weight_grad(w, gw, name, K, N)
+                        continue
                     w(
-                        f"G{self.name(right)} += np.dot({self.all_steps(left)}.reshape((T * B, "
+                        f"{gw} += np.dot({self.all_steps(left)}.reshape((T * B, "
                         f"{K})).T, {name}.reshape((T * B, {N})))"
                     )
             gq = [f"G{self.name(v)}" for v in lay.q_values]
@@ -1174,6 +1193,31 @@ class _Gen:
             gs = [f"gf{k}" for k in range(len(g.states))]
             w(f"return ({', '.join(['GX', *gq, *gp, *gs])},)")
         return w.lines
+
+    @staticmethod
+    def _h_weight_grad(w: _Writer, gw: str, dz: str, K: int, N: int) -> None:
+        """``gw += sum_t h_prev[t]^T dZ[t]`` with h_prev read from the outputs: one product of
+        the outputs shifted by a step, plus the initial state's part (the first step of every
+        sequence; in reverse, a sequence shorter than T starts at step L[b] - 1)."""
+        w("if T > 1:")
+        with w.indent():
+            w("if rev:")
+            with w.indent():
+                w(f"{gw} += np.dot(OUT[1:].reshape(((T - 1) * B, {K})).T, "
+                  f"{dz}[: T - 1].reshape(((T - 1) * B, {N})))")  # fmt: skip
+            w("else:")
+            with w.indent():
+                w(f"{gw} += np.dot(OUT[: T - 1].reshape(((T - 1) * B, {K})).T, "
+                  f"{dz}[1:].reshape(((T - 1) * B, {N})))")  # fmt: skip
+        w(f"{gw} += np.dot(SH0.T, {dz}[T - 1 if rev else 0])")
+        w("if rev:")
+        with w.indent():
+            w("for b in range(B):")
+            with w.indent():
+                w("lb = L[b]")
+                w("if 0 < lb and lb < T:")
+                with w.indent():
+                    w(f"{gw} += np.outer(SH0[b], {dz}[lb - 1, b])")
 
 
 def generate(g: StepGraph, header: str = "") -> tuple[str, Layout]:

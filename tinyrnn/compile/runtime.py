@@ -17,8 +17,9 @@ whose array nothing else holds, becomes the buffer its gradient is written into 
 so the backward allocates no new (T, B, n) array for it. The node turns ``materialize_grads``
 off: when the outputs are not used (a loss on the final state only) its backward reads one zero
 row instead of a (T, B, n) array of zeros. Peak memory of an LSTM training step (B=32, I=64,
-H=128, T=1000, float32): 188 MiB, the projection (4 units of T*B*H floats) and the saved
-values (7 units: h and c before each step, 5 gate activations) and the outputs (1 unit).
+H=128, T=1000, float32): 172 MiB, the projection (4 units of T*B*H floats), the saved values
+(6 units: c before each step, 5 gate activations) and the outputs (1 unit, which also give h
+before each step).
 
 With ``TINYRNN_KERNELS=numpy`` or ``NUMBA_DISABLE_JIT=1`` the generated source runs as plain
 Python (slow; for tests and debugging). The loops run with SciPy's BLAS on one thread, as the
