@@ -168,3 +168,28 @@ def test_unused_outputs_get_no_zero_arrays(python_mode, use):
         grads.append([t.grad.data.copy() for t in leaves])
     for a, b in zip(grads[1], grads[0], strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize(("steps", "lengths"), [(1, None), (5, [5, 0, 2]), (4, [1, 4, 3])])
+def test_h_before_each_step_from_the_outputs(python_mode, reverse, steps, lengths):
+    """The backward reads h before a step from the previous step's output, or from the initial
+    state where that sequence had no step before (its first step; in reverse, step L[b] - 1),
+    including a single step and an empty sequence."""
+    rng = np.random.default_rng(5)
+    cell = LSTMFromOps(rng)
+    x = tr.tensor(rng.standard_normal((steps, 3, N_IN)), requires_grad=True)
+    state = tuple(tr.tensor(rng.standard_normal((3, H)), requires_grad=True) for _ in range(2))
+    weights = [rng.standard_normal((steps, 3, H)), rng.standard_normal((3, H))]
+    fast = compile_cell(cell)
+    leaves = [x, *state, *cell.parameters()]
+    grads = []
+    for run in (fast, lambda x, s, L, r: unroll(cell, x, s, L, r)):
+        for t in leaves:
+            t.grad = None
+        out, (h, c) = run(x, state, lengths, reverse)
+        loss = (out * tr.tensor(weights[0])).sum() + (c * tr.tensor(weights[1])).sum()
+        loss.backward()
+        grads.append([out.data.copy(), *(t.grad.data.copy() for t in leaves)])
+    for a, b in zip(grads[1], grads[0], strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-11, atol=1e-12)
