@@ -94,10 +94,14 @@ def cache_dir() -> Path:
 
 
 def _kernel_version() -> str:
-    """Hash of the helper kernels the generated code calls: a change invalidates the cache."""
+    """Hash of the helper kernels the generated code calls and of the generator and runtime
+    (which decide what the code does and how it is called): a change invalidates the cache."""
     from ..kernels import seq_jit
 
-    return hashlib.sha256(Path(seq_jit.__file__).read_bytes()).hexdigest()[:12]
+    h = hashlib.sha256()
+    for path in (seq_jit.__file__, codegen.__file__, __file__):
+        h.update(Path(path).read_bytes())
+    return h.hexdigest()[:12]
 
 
 _PROGRAMS: dict[str, tuple[Any, Any]] = {}
@@ -139,7 +143,7 @@ class Program:
     def __init__(self, graph: StepGraph) -> None:
         header = (
             f"# tinyrnn compiled cell (dtype {graph.dtype}); generated, do not edit.\n"
-            f"# helper kernels {_kernel_version()}"
+            f"# generator, runtime and helper kernels {_kernel_version()}"
         )
         self.source, self.layout = codegen.generate(graph, header)
         self.fwd, self.bwd, self.digest = load_program(self.source)
