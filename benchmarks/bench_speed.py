@@ -38,7 +38,7 @@ spread (p90 - p10 over the median), and the ratio of each tinyrnn median to the 
 (the fastest of torch, JAX and NumPy for that cell, size and thread count).
 
 Also measured: the machine's single-thread float32 GEMM rate (and the fraction of it each
-tinyrnn step reaches, from ``3 * T * 2B(I + H) * G H`` FLOPs); peak memory of one LSTM step at
+tinyrnn step reaches, from ``2 T B G H (2I + 3H)`` FLOPs); peak memory of one LSTM step at
 B=32, I=64, H=128 for T = 100 and 1,000; the per-op overhead of the dynamic graph (a chain of
 300 small element-wise ops, forward and backward, tinyrnn beside PyTorch eager); the compile
 cost of a new custom cell and the start-up of a second process that finds it in the cache;
@@ -812,8 +812,11 @@ def check_correctness(impls: list[str]) -> dict:
 
 
 def flops(cell: str, size: str) -> float:
+    """Matrix-product FLOPs of one training step: forward x W_ih^T and h W_hh^T, backward the
+    two weight gradients and the recurrent dh (the input needs no gradient here, so no dx):
+    2 T B G H (I + H) three times, less the dx product 2 T B G H I."""
     B, T, n_in, H = SIZES[size]
-    return 3 * T * 2 * B * (n_in + H) * GATES[cell] * H
+    return 2 * T * B * GATES[cell] * H * (2 * n_in + 3 * H)
 
 
 def main() -> int:
@@ -976,7 +979,9 @@ def markdown(rep: dict) -> str:
         lines += [
             f"## Fraction of the single-thread GEMM rate ({gemm:.0f} GFLOP/s measured)",
             "",
-            "FLOPs of a step: 3 T 2B(I+H) G H (G = 1, 4, 3, 2 for RNN, LSTM, GRU, MGU); rate = "
+            "FLOPs of a step: 2 T B G H (2I + 3H), the matrix products of forward, weight "
+            "gradients and the recurrent backward (no dx: the input needs no gradient; G = 1, "
+            "4, 3, 2 for RNN, LSTM, GRU, MGU); rate = "
             "FLOPs / median time, 1 thread. GEMM rates measured: "
             + ", ".join(f"{k} {v:.0f}" for k, v in rep["gemm"]["gflops"].items())
             + " GFLOP/s.",

@@ -34,7 +34,32 @@ def test_compiled_gemm_matches_numpy(dtype, beta, shape):
     np.testing.assert_allclose(G.gemm(a, b, c.copy(), beta), want, rtol=tol, atol=tol * 10)
 
 
-@pytest.mark.filterwarnings("ignore::numba.NumbaPerformanceWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta,tb", [(True, False), (False, True), (True, True)])
+def test_transposed_operands_go_in_with_transpose_flags(dtype, ta, tb):
+    a, b, c = _arrays(7, 5, 6, dtype, seed=4)
+    a_in = np.ascontiguousarray(a.T).T if ta else a  # Fortran-ordered views of C arrays
+    b_in = np.ascontiguousarray(b.T).T if tb else b
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for beta in (0.0, 1.0):
+        np.testing.assert_allclose(
+            _compiled(a_in, b_in, c.copy(), beta), a @ b + beta * c, rtol=tol, atol=tol
+        )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fallback_handles_transpose_flags(dtype):
+    fn = G._fallback(dtype)
+    a, b, c = _arrays(3, 4, 5, dtype, seed=5)
+    at, bt = np.ascontiguousarray(a.T), np.ascontiguousarray(b.T)  # stored (k, m) and (n, k)
+    ptr = fn.ctypes.argtypes[7]
+    fn.ctypes(101, 112, 112, 3, 5, 4, 1.0, at.ctypes.data_as(ptr), 3, bt.ctypes.data_as(ptr), 4,
+              0.0, c.ctypes.data_as(ptr), 5)  # fmt: skip
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(c, a @ b, rtol=tol, atol=tol)
+
+
+@pytest.mark.filterwarnings("ignore::numba.core.errors.NumbaPerformanceWarning")
 def test_non_contiguous_operands_take_np_dot():
     a, b, c = _arrays(6, 4, 5, np.float64, seed=1)
     at = np.asfortranarray(a)

@@ -10,7 +10,7 @@ values computed before the loop from ``x`` alone (such as ``x W^T``), ``P*`` the
 (parameters and what is computed from them, as 2-D arrays), ``S*`` (B, n) the initial state.
 ``L`` (B,) are the sequence lengths: a finished sequence keeps its state and outputs zeros.
 
-A step is a chain of matrix products (``h @ W`` is ``np.dot`` into a preallocated buffer, a
+A step is a chain of matrix products (``h @ W`` is ``gemm`` into a preallocated buffer, a
 plain NN product on BLAS) and, between them, row-wise segments: one ``for b in range(B)`` loop
 whose body holds, for that row, short unit-stride loops over its columns (1-D row views,
 NumPy broadcasting spelled out in the index: ``P[0]`` for a bias row, ``[0]`` for a column).
@@ -200,7 +200,7 @@ class _Gen:
         self.cls: dict[int, int] = {}
         self.store: dict[int, tuple[str, str, int]] = {}
         self._find_classes()
-        self.direct: set[int] = set()  # matmul nodes whose left adjoint is written by np.dot
+        self.direct: set[int] = set()  # matmul nodes whose left adjoint is written by gemm
         self._find_direct()
         self.row_scratch: set[int] = set()  # forward arrays that are one row of scratch
         self._find_row_scratch()
@@ -551,14 +551,14 @@ class _Gen:
         return f"{self.rv(row)}[{c}]"
 
     def adj_step(self, v: Value) -> str:
-        """The (B, n) adjoint array of ``v`` at the current step (for np.dot)."""
+        """The (B, n) adjoint array of ``v`` at the current step (for gemm)."""
         if v.kind == "state":
             return f"GS{v.index}"
         kind, name, _ = self.storage(v)
         return f"{name}[t]" if kind in ("seq", "dz") else name
 
     def per_step(self, v: Value) -> str:
-        """The (B, n) array of ``v`` at the current step (for np.dot)."""
+        """The (B, n) array of ``v`` at the current step (for gemm)."""
         base = self.name(v)
         return f"{base}[t]" if v.role == "seq" else base
 
@@ -902,13 +902,13 @@ class _Gen:
                 if id(part.outs[0]) in self.tmm:
                     w(f"if TR{j}:")
                     with w.indent():
-                        w(f"np.dot(PT{j}, {self.per_step(left)}.T, YT{j})")
+                        w(f"gemm(PT{j}, {self.per_step(left)}.T, YT{j})")
                         self._transpose(w, f"YT{j}", y, part.outs[0].cols)
                     w("else:")
                     with w.indent():
-                        w(f"np.dot({self.per_step(left)}, {self.name(right)}, {y})")
+                        w(f"gemm({self.per_step(left)}, {self.name(right)}, {y})")
                 else:
-                    w(f"np.dot({self.per_step(left)}, {self.name(right)}, {y})")
+                    w(f"gemm({self.per_step(left)}, {self.name(right)}, {y})")
                 continue
             body = _Writer()
             for run in part:
@@ -939,7 +939,7 @@ class _Gen:
         gy = self.adj_step(n.outs[0])
         op = "=" if id(n) in self.direct else "+="
         if not _big(n):
-            w(f"np.dot({gy}, RT{j}, TMPN{j})")
+            w(f"gemm({gy}, RT{j}, TMPN{j})")
             body = _Writer()
             tmp = self.rv(f"TMPN{j}[b]")
             self._kloop(body, left.cols, f"{self.adj(left, 'k', None)} {op} {tmp}[k]")
@@ -948,13 +948,13 @@ class _Gen:
         w(f"if TR{j}:")
         with w.indent():
             # (dY W^T)^T = W dY^T: BLAS is faster with the batch as the short side
-            w(f"np.dot({self.name(right)}, {gy}.T, TMP{j})")
+            w(f"gemm({self.name(right)}, {gy}.T, TMP{j})")
             row = self.adj_row(left)
             assert row is not None and row != "local"
             self._transpose(w, f"TMP{j}", row, left.cols, op)
         w("else:")
         with w.indent():
-            w(f"np.dot({gy}, RT{j}, TMPN{j})")
+            w(f"gemm({gy}, RT{j}, TMPN{j})")
             body = _Writer()
             tmp = self.rv(f"TMPN{j}[b]")
             self._kloop(body, left.cols, f"{self.adj(left, 'k', None)} {op} {tmp}[k]")
@@ -976,6 +976,7 @@ class _Gen:
             return lines[:2] + consts + lines[2:]
 
         out = [header, "import numpy as np", "", "from tinyrnn.compile.runtime import jit",
+               "from tinyrnn.kernels.gemm import gemm",
                "from tinyrnn.kernels.seq_jit import _exp, _sig, _tanh", "", ""]  # fmt: skip
         out += with_consts(body_f) + ["", ""] + with_consts(body_b)
         return "\n".join(out) + "\n"
@@ -1185,8 +1186,8 @@ class _Gen:
                         self._h_weight_grad(w, gw, name, K, N)
                         continue
                     w(
-                        f"{gw} += np.dot({self.all_steps(left)}.reshape((T * B, "
-                        f"{K})).T, {name}.reshape((T * B, {N})))"
+                        f"gemm({self.all_steps(left)}.reshape((T * B, "
+                        f"{K})).T, {name}.reshape((T * B, {N})), {gw}, 1.0)"
                     )
             gq = [f"G{self.name(v)}" for v in lay.q_values]
             gp = [f"GP{j}" for j in range(len(lay.p_values))]
@@ -1203,13 +1204,13 @@ class _Gen:
         with w.indent():
             w("if rev:")
             with w.indent():
-                w(f"{gw} += np.dot(OUT[1:].reshape(((T - 1) * B, {K})).T, "
-                  f"{dz}[: T - 1].reshape(((T - 1) * B, {N})))")  # fmt: skip
+                w(f"gemm(OUT[1:].reshape(((T - 1) * B, {K})).T, "
+                  f"{dz}[: T - 1].reshape(((T - 1) * B, {N})), {gw}, 1.0)")  # fmt: skip
             w("else:")
             with w.indent():
-                w(f"{gw} += np.dot(OUT[: T - 1].reshape(((T - 1) * B, {K})).T, "
-                  f"{dz}[1:].reshape(((T - 1) * B, {N})))")  # fmt: skip
-        w(f"{gw} += np.dot(SH0.T, {dz}[T - 1 if rev else 0])")
+                w(f"gemm(OUT[: T - 1].reshape(((T - 1) * B, {K})).T, "
+                  f"{dz}[1:].reshape(((T - 1) * B, {N})), {gw}, 1.0)")  # fmt: skip
+        w(f"gemm(SH0.T, {dz}[T - 1 if rev else 0], {gw}, 1.0)")
         w("if rev:")
         with w.indent():
             w("for b in range(B):")

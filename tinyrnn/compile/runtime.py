@@ -96,10 +96,10 @@ def cache_dir() -> Path:
 def _kernel_version() -> str:
     """Hash of the helper kernels the generated code calls and of the generator and runtime
     (which decide what the code does and how it is called): a change invalidates the cache."""
-    from ..kernels import seq_jit
+    from ..kernels import gemm, seq_jit
 
     h = hashlib.sha256()
-    for path in (seq_jit.__file__, codegen.__file__, __file__):
+    for path in (seq_jit.__file__, gemm.__file__, codegen.__file__, __file__):
         h.update(Path(path).read_bytes())
     return h.hexdigest()[:12]
 

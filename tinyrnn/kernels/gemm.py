@@ -14,8 +14,9 @@ bound to a compiled fallback with the same interface that calls ``np.dot``, so t
 work everywhere. ``BACKEND`` says which one is in use. With ``NUMBA_DISABLE_JIT=1``, ``gemm`` is
 plain NumPy.
 
-Only C-contiguous 2-D float32/float64 operands of one dtype go to the BLAS call; anything else
-takes ``np.dot``.
+2-D float32/float64 operands of one dtype go to the BLAS call when ``out`` is C-contiguous and
+``a`` and ``b`` are C- or Fortran-contiguous (``x.T`` of a C array goes in as a transpose flag);
+anything else takes ``np.dot``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ _SYMBOLS = {
     "tinyrnn_sgemm": ("scipy_cblas_sgemm64_", "cblas_sgemm64_", "scipy_cblas_sgemm_64"),
     "tinyrnn_dgemm": ("scipy_cblas_dgemm64_", "cblas_dgemm64_", "scipy_cblas_dgemm_64"),
 }
-_ROW_MAJOR, _NO_TRANS = 101, 111
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 
 def _find(paths: list[Path]) -> dict[str, int]:
@@ -61,15 +62,21 @@ def _find(paths: list[Path]) -> dict[str, int]:
 
 
 def _fallback(dtype):
-    """A compiled function with the ILP64 ``cblas_?gemm`` interface (row-major, no transposes,
-    the only case this module calls) that computes with ``np.dot``."""
+    """A compiled function with the ILP64 ``cblas_?gemm`` interface (row-major, the only order
+    this module calls, with or without transposes) that computes with ``np.dot``."""
     fl = numba.float32 if dtype == np.float32 else numba.float64
     i32, i64, ptr = numba.int32, numba.int64, types.CPointer(fl)
     sig = types.void(i32, i32, i32, i64, i64, i64, fl, ptr, i64, ptr, i64, fl, ptr, i64)
 
     def gemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-        av = numba.carray(a, (m, lda))[:, :k]
-        bv = numba.carray(b, (k, ldb))[:, :n]
+        if ta == _TRANS:  # A is stored (k, m)
+            av = numba.carray(a, (k, lda))[:, :m].T
+        else:
+            av = numba.carray(a, (m, lda))[:, :k]
+        if tb == _TRANS:  # B is stored (n, k)
+            bv = numba.carray(b, (n, ldb))[:, :k].T
+        else:
+            bv = numba.carray(b, (k, ldb))[:, :n]
         cv = numba.carray(c, (m, ldc))[:, :n]
         prod = np.dot(np.ascontiguousarray(av), np.ascontiguousarray(bv))
         if beta == 0:
@@ -105,8 +112,11 @@ BACKEND = _bind()
 
 @intrinsic
 def _call(typingctx, a, b, out, beta):
-    """The BLAS call for C-contiguous 2-D ``a`` (M, K), ``b`` (K, N), ``out`` (M, N)."""
+    """The BLAS call for 2-D ``a`` (M, K), ``b`` (K, N), ``out`` (M, N); ``out`` C-contiguous,
+    ``a`` and ``b`` C- or Fortran-contiguous (a transposed C array: passed with its transpose
+    flag, no copy)."""
     dtype = out.dtype
+    trans_a, trans_b = a.layout == "F", b.layout == "F"
     sig = types.void(a, b, out, beta)
 
     def codegen(context, builder, signature, args):
@@ -128,10 +138,13 @@ def _call(typingctx, a, b, out, beta):
         builder.call(
             fn,
             [
-                ir.Constant(i32, _ROW_MAJOR), ir.Constant(i32, _NO_TRANS),
-                ir.Constant(i32, _NO_TRANS), m, n, k, ir.Constant(fl, 1.0),
-                builder.bitcast(a_.data, vp), k, builder.bitcast(b_.data, vp), n, beta_,
-                builder.bitcast(c_.data, vp), n,
+                ir.Constant(i32, _ROW_MAJOR),
+                ir.Constant(i32, _TRANS if trans_a else _NO_TRANS),
+                ir.Constant(i32, _TRANS if trans_b else _NO_TRANS),
+                m, n, k, ir.Constant(fl, 1.0),
+                builder.bitcast(a_.data, vp), m if trans_a else k,
+                builder.bitcast(b_.data, vp), k if trans_b else n,
+                beta_, builder.bitcast(c_.data, vp), n,
             ],
         )  # fmt: skip
         return context.get_dummy_value()
@@ -157,11 +170,15 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta=0.0) -> np.ndarray:
 
 @overload(gemm)
 def _gemm_compiled(a, b, out, beta=0.0):
-    arrays = (a, b, out)
-    direct = all(
-        isinstance(x, types.Array) and x.ndim == 2 and x.layout == "C" and x.dtype == out.dtype
-        for x in arrays
-    ) and out.dtype in (types.float32, types.float64)
+    direct = (
+        all(
+            isinstance(x, types.Array) and x.ndim == 2 and x.dtype == out.dtype for x in (a, b, out)
+        )
+        and out.dtype in (types.float32, types.float64)
+        and out.layout == "C"
+        and a.layout in "CF"
+        and b.layout in "CF"
+    )
     if direct:
 
         def impl(a, b, out, beta=0.0):
