@@ -948,9 +948,9 @@ def markdown(rep: dict) -> str:
         if n_threads > 1:
             lines += [
                 "tinyrnn's sequence kernels and compiled loops keep their per-step products on "
-                "one BLAS thread whatever the settings (two thread pools, SciPy's inside the "
-                "loop and NumPy's outside, competed for the two cores); only the products "
-                "outside the time loop use the second thread.",
+                "one BLAS thread whatever the settings (threads on these small products lost "
+                "badly whenever the other core was busy); only the products outside the time "
+                "loop use the second thread.",
                 "",
             ]
         head = ["cell", "size", *impls, "sequence / best", "compiled / best", "default / best"]
