@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 
+import cells_from_ops
 import numpy as np
 import pytest
 
@@ -191,17 +192,8 @@ class ElmanFromOps(tr.nn.Module):
         return (x @ self.w_ih.T + self.b_ih + h @ self.w_hh.T + self.b_hh).tanh()
 
 
-class LSTMFromOps(tr.nn.Module):
-    def __init__(self, rng, n_in=N_IN, n=H):
-        super().__init__()
-        self.w_ih, self.w_hh = _param(rng, 4 * n, n_in), _param(rng, 4 * n, n)
-        self.b_ih, self.b_hh = _param(rng, 4 * n), _param(rng, 4 * n)
-
-    def forward(self, x, state):
-        h, c = state
-        i, f, g, o = (x @ self.w_ih.T + self.b_ih + h @ self.w_hh.T + self.b_hh).chunk(4, 1)
-        c_new = f.sigmoid() * c + i.sigmoid() * g.tanh()
-        return o.sigmoid() * c_new.tanh(), c_new
+def LSTMFromOps(rng, n_in=N_IN, n=H):
+    return cells_from_ops.LSTMFromOps(rng, n_in, n)
 
 
 class GRUFromOps(tr.nn.Module):

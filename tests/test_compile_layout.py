@@ -5,6 +5,7 @@ take the plain products; the MGU here (96 x 96 matrices) does too, at this batch
 
 from __future__ import annotations
 
+import cells_from_ops
 import numpy as np
 import pytest
 
@@ -18,17 +19,8 @@ def _param(rng, *shape):
     return tr.nn.Parameter(tr.tensor(rng.standard_normal(shape) * 0.3))
 
 
-class LSTMFromOps(tr.nn.Module):
-    def __init__(self, rng):
-        super().__init__()
-        self.w_ih, self.w_hh = _param(rng, 4 * H, N_IN), _param(rng, 4 * H, H)
-        self.b_ih, self.b_hh = _param(rng, 4 * H), _param(rng, 4 * H)
-
-    def forward(self, x, state):
-        h, c = state
-        i, f, g, o = (x @ self.w_ih.T + self.b_ih + h @ self.w_hh.T + self.b_hh).chunk(4, 1)
-        c_new = f.sigmoid() * c + i.sigmoid() * g.tanh()
-        return o.sigmoid() * c_new.tanh(), c_new
+def LSTMFromOps(rng):
+    return cells_from_ops.LSTMFromOps(rng, N_IN, H, scale=0.3)
 
 
 class MGU(tr.nn.Module):
