@@ -367,6 +367,9 @@ def test_parameter_updates_are_seen_and_replacement_replans(python_mode):
 
 
 def test_program_source_written_to_cache_dir(tmp_path, monkeypatch):
+    """Compiled mode writes the generated source to the cache folder (plain-Python mode, also
+    forced by NUMBA_DISABLE_JIT, runs it from memory and writes nothing)."""
+    monkeypatch.delenv("NUMBA_DISABLE_JIT", raising=False)
     monkeypatch.setenv("TINYRNN_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("TINYRNN_KERNELS", "numpy")
     assert runtime.cache_dir() == tmp_path

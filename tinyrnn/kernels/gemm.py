@@ -161,6 +161,8 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta=0.0) -> np.ndarray:
     >>> gemm(a, b, np.ones((2, 4), np.float32), 1.0)[0].tolist()
     [7.0, 7.0, 7.0, 7.0]
     """
+    if a.shape[1] != b.shape[0] or out.shape != (a.shape[0], b.shape[1]):
+        raise ValueError("gemm: shapes do not match (M, K) @ (K, N) -> (M, N)")
     if beta == 0:
         np.matmul(a, b, out=out)
     else:
