@@ -136,16 +136,7 @@ class Function:
             if not (na or nb):
                 return type(first)._from_op(out, None, 0)
             kind = cls._exact_grads
-            if kind == 2:  # no broadcast and no type promotion
-                ta, tb = type(pa), type(pb)
-                if ta is ndarray:
-                    exact = (tb is float or tb is int) or (
-                        tb is ndarray and pa.shape == pb.shape and pa.dtype is pb.dtype
-                    )
-                else:
-                    exact = tb is ndarray and (ta is float or ta is int)
-            else:
-                exact = kind == 1
+            exact = kind == 1 or (kind == 2 and _same_layout(pa, pb))
         elif n == 1 and not kwargs:
             first = args[0]
             if not isinstance(first, Node):
@@ -230,25 +221,26 @@ def _finish(
     ctx.exact = (
         type(out) is ndarray
         and out.ndim != 0
-        and (kind == 1 or (kind == 2 and len(args) == 2 and _same_layout(args[0], args[1])))
+        and (kind == 1 or (kind == 2 and len(args) == 2 and _same_layout(*map(_payload, args))))
     )
     return make(out, ctx, 0)
+
+
+def _payload(a: Any) -> Any:
+    return a.data if isinstance(a, Node) else a
 
 
 def _no_node(cls: type) -> TypeError:
     return TypeError(f"{cls.__name__}.apply: expected at least one Tensor or Value input")
 
 
-def _same_layout(x: Any, y: Any) -> bool:
-    """Whether a broadcasting binary op on arguments ``x`` and ``y`` makes an output of their
-    shape and dtype: two array nodes of one shape and dtype, or one and a Python number."""
-    tx, ty = type(x), type(y)
-    if ty is float or ty is int:
-        return type(x.data) is ndarray
-    if tx is float or tx is int:
-        return type(y.data) is ndarray
-    if tx is ty or (isinstance(x, Node) and isinstance(y, Node)):
-        x = x.data
-        y = y.data
-        return type(x) is type(y) is ndarray and x.shape == y.shape and x.dtype is y.dtype
-    return False
+def _same_layout(pa: Any, pb: Any) -> bool:
+    """Whether a broadcasting binary op on payloads ``pa`` and ``pb`` makes an output of their
+    shape and dtype (no broadcast, no type promotion): two arrays of one shape and dtype, or
+    one array and a Python number."""
+    ta, tb = type(pa), type(pb)
+    if ta is ndarray:
+        return (tb is float or tb is int) or (
+            tb is ndarray and pa.shape == pb.shape and pa.dtype is pb.dtype
+        )
+    return tb is ndarray and (ta is float or ta is int)
