@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .kernels.openblas import controls, numpy_openblas_paths
+from .kernels.openblas import bundled_openblas_paths, controls
 
 
 def _openblas() -> tuple[Any, Any] | None:
     """(get, set) functions of the OpenBLAS that NumPy loaded, or None."""
-    return controls(numpy_openblas_paths())
+    return controls(bundled_openblas_paths())
 
 
 @contextmanager

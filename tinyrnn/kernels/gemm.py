@@ -32,7 +32,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from .openblas import numpy_openblas_paths
+from .openblas import bundled_openblas_paths
 
 _SYMBOLS = {
     "tinyrnn_sgemm": ("scipy_cblas_sgemm64_", "cblas_sgemm64_", "scipy_cblas_sgemm_64"),
@@ -89,7 +89,7 @@ def _fallback(dtype):
 
 def _bind() -> str:
     try:
-        found = _find(numpy_openblas_paths())
+        found = _find(bundled_openblas_paths())
     except Exception:  # an unexpected layout must not break the kernels: use the fallback
         found = {}
     if found:

@@ -16,16 +16,17 @@ PREFIXES = ("scipy_openblas_", "openblas_")
 SUFFIXES = ("64_", "_64_", "")
 
 
-def numpy_openblas_paths() -> list[Path]:
-    """The OpenBLAS libraries bundled with NumPy's wheel (empty for other builds).
+def bundled_openblas_paths(package: str = "numpy") -> list[Path]:
+    """The OpenBLAS libraries bundled with ``package``'s wheel (``numpy`` or ``scipy``; empty
+    for other builds).
 
-    >>> all(p.exists() for p in numpy_openblas_paths())
+    >>> all(p.exists() for p in bundled_openblas_paths("numpy"))
     True
     """
-    import numpy as np
+    import importlib
 
-    root = Path(np.__file__).resolve().parent
-    return sorted((root.parent / "numpy.libs").glob("lib*openblas*.so*")) + sorted(
+    root = Path(importlib.import_module(package).__file__).resolve().parent
+    return sorted((root.parent / f"{package}.libs").glob("lib*openblas*.so*")) + sorted(
         (root / ".dylibs").glob("lib*openblas*.dylib")
     )
 

@@ -47,7 +47,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numba
@@ -57,7 +56,7 @@ from numba import types
 from numba.extending import intrinsic, overload
 
 from .gemm import gemm
-from .openblas import controls, numpy_openblas_paths
+from .openblas import bundled_openblas_paths, controls
 
 
 def _njit(fn):
@@ -70,23 +69,13 @@ def _njit(fn):
         return numba.njit(cache=False, **opts)(fn)
 
 
-def _scipy_openblas() -> tuple[Any, Any] | None:
-    """(get, set) thread-count functions of SciPy's bundled OpenBLAS, or None."""
-    import scipy
-
-    root = Path(scipy.__file__).resolve().parent
-    paths = sorted((root.parent / "scipy.libs").glob("lib*openblas*.so*"))
-    paths += sorted((root / ".dylibs").glob("lib*openblas*.dylib"))
-    return controls(paths)
-
-
 @functools.lru_cache(maxsize=1)
 def _blas_controls() -> tuple[tuple[Any, Any], ...]:
     """(get, set) thread-count functions of SciPy's and NumPy's OpenBLAS (those found)."""
     found = []
-    for find in (_scipy_openblas, lambda: controls(numpy_openblas_paths())):
+    for package in ("scipy", "numpy"):
         try:
-            pair = find()
+            pair = controls(bundled_openblas_paths(package))
         except Exception:  # no SciPy, another BLAS: leave that one's threads as they are
             pair = None
         if pair is not None:
