@@ -48,12 +48,13 @@ The product for the gradient of ``h`` writes straight into ``h``'s adjoint (by a
 no zero-fill) when the product is its only reader.
 
 Transposed products: for a large matrix (``_big``) and from batch size 16 on (a run-time test,
-the code serves every batch size), a step's products are computed transposed, ``W^T h^T`` and
-``W dZ^T``, with the batch as the short side of the result, which OpenBLAS runs faster (45
-against 59 us at B=32, H=128 for an LSTM's ``h W``; 1.42 against 1.61 ms at B=64, H=512); the
-(n, B) result is copied back into the (B, n) layout in blocks of 16 columns (forward) or read
-transposed where it is added to ``h``'s adjoint (backward). Small products keep the plain form,
-which is faster for them.
+the code serves every batch size), a step's products are computed transposed, ``W^T h^T``
+(forward) and ``W dZ^T`` (backward), with the batch as the short side of the result, which
+OpenBLAS runs faster for large matrices (forward ``h W`` at B=32, W 128x512: 45.7 against 51.8
+us; B=32, W 512x2048: 742 against 827 us); the (n, B) result is copied back into the (B, n)
+layout in blocks of 16 columns (forward) or read transposed where it is added to ``h``'s adjoint
+(backward). Smaller products keep the plain form, which is as fast or faster for them; the
+backward product ``dZ W^T`` gains from the transposed form only for the largest matrices.
 """
 
 from __future__ import annotations
@@ -135,12 +136,15 @@ class _Writer:
 _TR_BATCH = 16  # a step's products run transposed from this batch size on (when _big)
 
 
-def _big(n: OpNode) -> bool:
-    """Is the matrix of ``h @ W`` large enough for the transposed product ``W^T h^T`` to pay?
-    Measured with SciPy's OpenBLAS, one thread (us, plain/transposed): B=32 128x128 9.2/12.5,
-    128x384 44.7/34.0, 128x512 58.9/45.4; B=64 512x2048 1605/1416; B=16 64x256 4.6/6.8."""
+def _big(n: OpNode, backward: bool = False) -> bool:
+    """Is the matrix of ``h @ W`` large enough for the transposed product to pay, forward
+    (``W^T h^T``) or backward (``W dZ^T``)? Measured through ``kernels.gemm`` (NumPy's
+    OpenBLAS), one thread, us per product, plain/transposed, forward | backward:
+    B=32 128x384 34.2/34.7 | 34.1/37.7; 128x512 51.8/45.7 | 47.7/50.8; 512x512 208/187 |
+    189/187; 512x2048 827/742 | 837/755. B=16 128x384 13.6/19.1 | 13.5/20.8; 128x512
+    31.9/25.3 | 27.7/28.0. B=64 512x2048 1478/1370 | 1399/1413."""
     k, m = n.args[1].shape
-    return k * m >= 32768
+    return k * m >= (1 << 20 if backward else 1 << 17)
 
 
 def _schedule(nodes: list[OpNode]) -> list[OpNode]:
@@ -938,7 +942,7 @@ class _Gen:
             return
         gy = self.adj_step(n.outs[0])
         op = "=" if id(n) in self.direct else "+="
-        if not _big(n):
+        if not _big(n, backward=True):
             w(f"gemm({gy}, RT{j}, TMPN{j})")
             body = _Writer()
             tmp = self.rv(f"TMPN{j}[b]")
@@ -1121,7 +1125,7 @@ class _Gen:
                     left, right = n.args
                     j = n.outs[0].index
                     p = self.name(right)
-                    w(f"TR{j} = {f'B >= {_TR_BATCH}' if _big(n) else 'False'}")
+                    w(f"TR{j} = {f'B >= {_TR_BATCH}' if _big(n, backward=True) else 'False'}")
                     w(f"RT{j} = {p} if TR{j} else np.ascontiguousarray({p}.T)")
                     w(f"TMP{j} = np.empty(({left.cols}, B if TR{j} else 0), {self.dt})")
                     w(f"TMPN{j} = np.empty((0 if TR{j} else B, {left.cols}), {self.dt})")

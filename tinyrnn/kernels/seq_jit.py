@@ -323,10 +323,10 @@ def lstm_seq_fwd(xp, h0, c0, w_hh, bias, lengths, reverse, out, hprev, cprev, ta
                 g[k] += a[k] + bias[k]
             for k in range(2 * H):
                 a[k] = _sig(g[k])
-            for k in range(2 * H, 3 * H):
-                a[k] = _tanh(g[k])
-            for k in range(3 * H, G):
-                a[k] = _sig(g[k])
+            for k in range(H):  # (k from 0: loops with an offset start vectorise worse)
+                a[2 * H + k] = _tanh(g[2 * H + k])
+            for k in range(H):
+                a[3 * H + k] = _sig(g[3 * H + k])
             if t < lengths[b]:
                 hb, o = h[b], out[t, b]
                 for k in range(H):
