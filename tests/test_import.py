@@ -70,7 +70,9 @@ y.backward()
 s = 1 / (1 + np.exp(-x.data))
 want = (np.tanh(s) > 0) * (1 - np.tanh(s) ** 2) * s * (1 - s)
 assert np.allclose(x.grad.data, want), (x.grad.data, want)
-print(type(jit.sigmoid_fwd._cache).__name__, type(jit.tanh_bwd._cache).__name__)
+jit.softmax_fwd(x.data)  # a kernel made by njit (the element-wise ones are ufuncs)
+ufunc_cache = jit.sigmoid_fwd.dufunc._dispatcher.cache
+print(type(ufunc_cache).__name__, type(jit.softmax_fwd._cache).__name__)
 """
 
 
@@ -135,10 +137,14 @@ def test_writable_install_caches_kernels(tmp_path):
     shutil.copytree(PACKAGE, site / "tinyrnn", ignore=shutil.ignore_patterns("__pycache__"))
     env = _no_cache_env(site, tmp_path / "home")
     env["NUMBA_CACHE_DIR"] = str(tmp_path / "numba-cache")
-    code = "from tinyrnn.kernels import jit\nprint(type(jit.sigmoid_fwd._cache).__name__)"
+    code = (
+        "from tinyrnn.kernels import jit\njit.sigmoid_fwd.build()\n"
+        "print(type(jit.sigmoid_fwd.dufunc._dispatcher.cache).__name__, "
+        "type(jit.softmax_fwd._cache).__name__)"
+    )
     out = _python(code, env, cwd=site)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "FunctionCache"
+    assert out.stdout.split() == ["FunctionCache", "FunctionCache"], out.stdout
     assert (tmp_path / "numba-cache").is_dir(), "the cache folder was not made"
 
 

@@ -64,7 +64,8 @@ def load(name: str | None = None) -> ModuleType:
     """
     module = importlib.import_module(BACKENDS[name or backend_name()])
     for kernel in NAMES:
-        globals()[kernel] = getattr(module, kernel)
+        fn = getattr(module, kernel)
+        globals()[kernel] = getattr(fn, "ufunc", None) or fn  # a built jit._Ufunc: the ufunc
     seq = importlib.import_module(SEQ_BACKENDS[name or backend_name()])
     for kernel in SEQ_NAMES:
         globals()[kernel] = getattr(seq, kernel)
