@@ -136,7 +136,18 @@ class Function:
             if not (na or nb):
                 return type(first)._from_op(out, None, 0)
             kind = cls._exact_grads
-            exact = kind == 1 or (kind == 2 and _same_layout(pa, pb))
+            if kind == 2:
+                # exact when no broadcast or type promotion happened: two arrays of one shape
+                # and dtype, or one array and a Python number
+                ta, tb = type(pa), type(pb)
+                if ta is ndarray:
+                    exact = (tb is float or tb is int) or (
+                        tb is ndarray and pa.dtype is pb.dtype and pa.shape == pb.shape
+                    )
+                else:
+                    exact = ta is float or ta is int
+            else:
+                exact = kind == 1
         elif n == 1 and not kwargs:
             first = args[0]
             if not isinstance(first, Node):
@@ -217,30 +228,11 @@ def _finish(
             (o.shape, o.dtype) if isinstance(o, np.ndarray) else (None, None) for o in out
         ]
         return tuple(make(o, ctx, k) for k, o in enumerate(out))
-    kind = cls._exact_grads
-    ctx.exact = (
-        type(out) is ndarray
-        and out.ndim != 0
-        and (kind == 1 or (kind == 2 and len(args) == 2 and _same_layout(*map(_payload, args))))
-    )
+    # (a two-input op exact by its shapes takes the fast path of ``apply``; here, only
+    # one-input ops can skip the checks)
+    ctx.exact = cls._exact_grads == 1 and type(out) is ndarray and out.ndim != 0
     return make(out, ctx, 0)
-
-
-def _payload(a: Any) -> Any:
-    return a.data if isinstance(a, Node) else a
 
 
 def _no_node(cls: type) -> TypeError:
     return TypeError(f"{cls.__name__}.apply: expected at least one Tensor or Value input")
-
-
-def _same_layout(pa: Any, pb: Any) -> bool:
-    """Whether a broadcasting binary op on payloads ``pa`` and ``pb`` makes an output of their
-    shape and dtype (no broadcast, no type promotion): two arrays of one shape and dtype, or
-    one array and a Python number."""
-    ta, tb = type(pa), type(pb)
-    if ta is ndarray:
-        return (tb is float or tb is int) or (
-            tb is ndarray and pa.shape == pb.shape and pa.dtype is pb.dtype
-        )
-    return tb is ndarray and (ta is float or ta is int)
