@@ -17,6 +17,7 @@ import numpy as np
 from . import _dtype
 from ._random import generator
 from .engine import Node, backward, is_grad_enabled
+from .engine.function import _apply1, _apply2
 from .ops import elementwise as E
 from .ops import fused as Fu
 from .ops import linalg as L
@@ -28,11 +29,12 @@ MaxResult = namedtuple("MaxResult", ["values", "indices"])
 _new_object = object.__new__
 _ndarray = np.ndarray
 
-# The operators and element-wise methods call these bound ``Op.apply`` methods: the same
-# calls as ``E.Add.apply(...)``, without looking the op and its method up at every use.
-_add, _sub, _mul, _div, _pow = E.Add.apply, E.Sub.apply, E.Mul.apply, E.Div.apply, E.Pow.apply
-_neg, _exp, _log, _sqrt = E.Neg.apply, E.Exp.apply, E.Log.apply, E.Sqrt.apply
-_tanh, _sigmoid, _relu = E.Tanh.apply, E.Sigmoid.apply, E.Relu.apply
+# The operators and element-wise methods call the one- and two-argument paths of
+# ``Function.apply`` directly: ``_apply2(_Add, a, b)`` is ``E.Add.apply(a, b)``.
+_Add, _Sub, _Mul, _Div, _Pow = E.Add, E.Sub, E.Mul, E.Div, E.Pow
+_Neg, _Exp, _Log, _Sqrt, _Tanh, _Sigmoid, _Relu = (
+    E.Neg, E.Exp, E.Log, E.Sqrt, E.Tanh, E.Sigmoid, E.Relu
+)  # fmt: skip
 
 
 def _to_array(data: Any, dtype: Any = None, op: str = "tensor") -> np.ndarray:
@@ -388,9 +390,11 @@ class Tensor(Node):
                 self._hooks = []
             hooks = self._hooks
         else:
-            if self._ctx.hooks is None:
-                self._ctx.hooks = {}
-            hooks = self._ctx.hooks.setdefault(self._idx, [])
+            ctx = self._ctx
+            if ctx.hooks is None:
+                ctx.hooks = {}
+            ctx.exact = False  # the backward's fast path does not run hooks
+            hooks = ctx.hooks.setdefault(self._idx, [])
         hooks.append(hook)
         return _HookHandle(hooks, hook)
 
@@ -471,34 +475,34 @@ class Tensor(Node):
     # ---- arithmetic ----
 
     def __add__(self, other: Any) -> Tensor:
-        return _add(self, other)
+        return _apply2(_Add, self, other)
 
     def __radd__(self, other: Any) -> Tensor:
-        return _add(other, self)
+        return _apply2(_Add, other, self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return _sub(self, other)
+        return _apply2(_Sub, self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
-        return _sub(other, self)
+        return _apply2(_Sub, other, self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return _mul(self, other)
+        return _apply2(_Mul, self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
-        return _mul(other, self)
+        return _apply2(_Mul, other, self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return _div(self, other)
+        return _apply2(_Div, self, other)
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return _div(other, self)
+        return _apply2(_Div, other, self)
 
     def __pow__(self, other: Any) -> Tensor:
-        return _pow(self, other)
+        return _apply2(_Pow, self, other)
 
     def __rpow__(self, other: Any) -> Tensor:
-        return _pow(other, self)
+        return _apply2(_Pow, other, self)
 
     def __matmul__(self, other: Any) -> Tensor:
         return L.MatMul.apply(self, _as_operand(other))
@@ -507,7 +511,7 @@ class Tensor(Node):
         return L.MatMul.apply(_as_operand(other), self)
 
     def __neg__(self) -> Tensor:
-        return _neg(self)
+        return _apply1(_Neg, self)
 
     def __pos__(self) -> Tensor:
         return self
@@ -578,7 +582,7 @@ class Tensor(Node):
         >>> round(tr.tensor([1.0]).exp().item(), 4)
         2.7183
         """
-        return _exp(self)
+        return _apply1(_Exp, self)
 
     def log(self) -> Tensor:
         """y = ln x element-wise (-inf at 0, nan below);  dy/dx = 1 / x. Same shape.
@@ -587,7 +591,7 @@ class Tensor(Node):
         >>> tr.tensor([1.0, 0.0]).log().tolist()
         [0.0, -inf]
         """
-        return _log(self)
+        return _apply1(_Log, self)
 
     def sqrt(self) -> Tensor:
         """y = sqrt(x) element-wise;  dy/dx = 1 / (2 y). Same shape.
@@ -596,7 +600,7 @@ class Tensor(Node):
         >>> tr.tensor([4.0, 9.0]).sqrt().tolist()
         [2.0, 3.0]
         """
-        return _sqrt(self)
+        return _apply1(_Sqrt, self)
 
     def abs(self) -> Tensor:
         """y = |x| element-wise;  dy/dx = sign(x) (0 at 0). Same shape.
@@ -614,7 +618,7 @@ class Tensor(Node):
         >>> tr.tensor([0.0, 100.0]).tanh().tolist()
         [0.0, 1.0]
         """
-        return _tanh(self)
+        return _apply1(_Tanh, self)
 
     def sigmoid(self) -> Tensor:
         """y = 1 / (1 + e**-x) element-wise, without overflow;  dy/dx = y (1 - y). Same shape.
@@ -623,7 +627,7 @@ class Tensor(Node):
         >>> tr.tensor([0.0, -1000.0]).sigmoid().tolist()
         [0.5, 0.0]
         """
-        return _sigmoid(self)
+        return _apply1(_Sigmoid, self)
 
     def relu(self) -> Tensor:
         """y = max(x, 0) element-wise;  dy/dx = 1 where x > 0, else 0. Same shape.
@@ -632,7 +636,7 @@ class Tensor(Node):
         >>> tr.tensor([-1.0, 2.0]).relu().tolist()
         [0.0, 2.0]
         """
-        return _relu(self)
+        return _apply1(_Relu, self)
 
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (PyTorch names)
         """y = min(max(x, min), max) element-wise (either bound may be None);

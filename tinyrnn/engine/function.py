@@ -102,74 +102,89 @@ class Function:
         >>> Scale.apply(tr.Value(2.0), 3.0)         # the same op on a Value returns a Value
         Value(data=6, grad=0)
         """
-        # Two Tensor arguments, or one, without options: nearly every op. These paths do what
-        # _apply does for them, without building lists, and call forward directly.
-        n = len(args)
-        if n == 2 and not kwargs:
-            a, b = args
-            grad_on = STATE.grad_enabled
-            if isinstance(a, Node):
-                first = a
-                pa = a.data
-                na = grad_on and a.requires_grad
-                if isinstance(b, Node):
-                    pb = b.data
-                    nb = grad_on and b.requires_grad
-                else:
-                    pb = b
-                    nb = False
-            elif isinstance(b, Node):
-                first = b
-                pa = a
-                na = False
-                pb = b.data
-                nb = grad_on and b.requires_grad
-            else:
-                raise _no_node(cls)
-            ctx = _new(Context)
-            ctx.fn = cls
-            ctx.needs_input_grad = (na, nb)
-            ctx.saved_tensors = ()
-            out = cls.forward(ctx, pa, pb)
-            if type(out) is not ndarray or not out.ndim or STATE.anomaly:
-                return _finish(cls, ctx, args, kwargs, out, first, na or nb)
-            if not (na or nb):
-                return type(first)._from_op(out, None, 0)
-            kind = cls._exact_grads
-            if kind == 2:
-                # exact when no broadcast or type promotion happened: two arrays of one shape
-                # and dtype, or one array and a Python number
-                ta, tb = type(pa), type(pb)
-                if ta is ndarray:
-                    exact = (tb is float or tb is int) or (
-                        tb is ndarray and pa.dtype is pb.dtype and pa.shape == pb.shape
-                    )
-                else:
-                    exact = ta is float or ta is int
-            else:
-                exact = kind == 1
-        elif n == 1 and not kwargs:
-            first = args[0]
-            if not isinstance(first, Node):
-                raise _no_node(cls)
-            need = STATE.grad_enabled and first.requires_grad
-            ctx = _new(Context)
-            ctx.fn = cls
-            ctx.needs_input_grad = _NEEDS1 if need else _NONE1
-            ctx.saved_tensors = ()
-            out = cls.forward(ctx, first.data)
-            if type(out) is not ndarray or not out.ndim or STATE.anomaly:
-                return _finish(cls, ctx, args, kwargs, out, first, need)
-            if not need:
-                return type(first)._from_op(out, None, 0)
-            exact = cls._exact_grads == 1
+        if not kwargs:
+            n = len(args)
+            if n == 2:
+                return _apply2(cls, args[0], args[1])
+            if n == 1:
+                return _apply1(cls, args[0])
+        return _apply(cls, args, kwargs)
+
+
+_NO_OPTIONS: dict[str, Any] = {}  # (never written)
+
+
+def _apply2(cls: type, a: Any, b: Any) -> Any:
+    """``cls.apply(a, b)``: two arguments and no options, nearly every binary op (the Tensor
+    operators call it directly). It does what ``_apply`` does for them, without building
+    lists, and also finds whether the op is exact (see ``Context.exact``)."""
+    grad_on = STATE.grad_enabled
+    if isinstance(a, Node):
+        first = a
+        pa = a.data
+        na = grad_on and a.requires_grad
+        if isinstance(b, Node):
+            pb = b.data
+            nb = grad_on and b.requires_grad
         else:
-            return _apply(cls, args, kwargs)
-        ctx.exact = exact
-        ctx.parents = args
-        ctx.scope = _SCOPE.get()
-        ctx.serial = next(SERIAL)
-        return type(first)._from_op(out, ctx, 0)
+            pb = b
+            nb = False
+    elif isinstance(b, Node):
+        first = b
+        pa = a
+        na = False
+        pb = b.data
+        nb = grad_on and b.requires_grad
+    else:
+        raise _no_node(cls)
+    ctx = _new(Context)
+    ctx.fn = cls
+    ctx.needs_input_grad = (na, nb)
+    ctx.saved_tensors = ()
+    out = cls.forward(ctx, pa, pb)
+    if type(out) is not ndarray or not out.ndim or STATE.anomaly:
+        return _finish(cls, ctx, (a, b), _NO_OPTIONS, out, first, na or nb)
+    if not (na or nb):
+        return type(first)._from_op(out, None, 0)
+    kind = cls._exact_grads
+    if kind == 2:
+        # exact when no broadcast or type promotion happened: two arrays of one shape and
+        # dtype, or one array and a Python number
+        ta, tb = type(pa), type(pb)
+        if ta is ndarray:
+            ctx.exact = (tb is float or tb is int) or (
+                tb is ndarray and pa.dtype is pb.dtype and pa.shape == pb.shape
+            )
+        else:
+            ctx.exact = ta is float or ta is int
+    else:
+        ctx.exact = kind == 1
+    ctx.parents = (a, b)
+    ctx.scope = _SCOPE.get()
+    ctx.serial = next(SERIAL)
+    return type(first)._from_op(out, ctx, 0)
+
+
+def _apply1(cls: type, x: Any) -> Any:
+    """``cls.apply(x)``: one argument and no options (the unary Tensor methods call it
+    directly); as ``_apply2``."""
+    if not isinstance(x, Node):
+        raise _no_node(cls)
+    need = STATE.grad_enabled and x.requires_grad
+    ctx = _new(Context)
+    ctx.fn = cls
+    ctx.needs_input_grad = _NEEDS1 if need else _NONE1
+    ctx.saved_tensors = ()
+    out = cls.forward(ctx, x.data)
+    if type(out) is not ndarray or not out.ndim or STATE.anomaly:
+        return _finish(cls, ctx, (x,), _NO_OPTIONS, out, x, need)
+    if not need:
+        return type(x)._from_op(out, None, 0)
+    ctx.exact = cls._exact_grads == 1
+    ctx.parents = (x,)
+    ctx.scope = _SCOPE.get()
+    ctx.serial = next(SERIAL)
+    return type(x)._from_op(out, ctx, 0)
 
 
 def _apply(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -83,7 +83,8 @@ class Context:
         self.serial = -1
         # True when every input that needs a gradient has the output's shape and dtype, the
         # output has at least one dimension, and the op's backward is known to return arrays of
-        # that shape and dtype (the built-in element-wise ops): the sweep skips its checks.
+        # that shape and dtype (the built-in element-wise ops), and no hook is registered on
+        # the output: the sweep skips its checks.
         self.exact = False
 
     def __getattr__(self, name: str) -> Any:
@@ -295,8 +296,9 @@ def backward(root: Any, gradient: Any, retain_graph: bool = False) -> None:
             break
         gout = grads.pop(ctx)
         exact = ctx.exact
-        if exact and plain and gout is not None and ctx.saved_tensors is not None and not ctx.hooks:
-            # a built-in element-wise op, one output: gradients that need no checks
+        if exact and plain and gout is not None and ctx.saved_tensors is not None:
+            # a built-in element-wise op, one output, no hooks (registering one clears
+            # ``exact``): gradients that need no checks
             result = ctx.fn.backward(ctx, gout)
             ctx.saved_tensors = None  # frees the saved arrays; ``ctx.freed`` reads this
             if type(result) is not tuple:
