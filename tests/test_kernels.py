@@ -174,6 +174,22 @@ def test_sigmoid_is_stable_at_the_extremes():
         np.testing.assert_allclose(y[1], np.exp(-50.0), rtol=1e-12)  # no cancellation
 
 
+def test_elementwise_kernels_are_numpy_ufuncs_once_used():
+    """The jitted element-wise kernels become plain NumPy ufuncs (called from C) on first use;
+    like NumPy's own, they broadcast and turn integer inputs into float64."""
+    if os.environ.get("TINYRNN_KERNELS", "numba") == "numpy":
+        pytest.skip("the NumPy twins are selected")
+    kernels.load("numba")
+    y = np.array([[0.5, -0.25]], np.float32)
+    g = np.array([[2.0], [3.0]], np.float32)  # broadcasts against y
+    np.testing.assert_allclose(kernels.tanh_bwd(y, g), reference.tanh_bwd(y, g), rtol=1e-6)
+    assert isinstance(kernels.tanh_bwd, np.ufunc)
+    for module in (jit, reference):
+        out = module.sigmoid_fwd(np.array([-2, 0, 3]))
+        assert out.dtype == np.float64, module.__name__
+        np.testing.assert_allclose(out, 1 / (1 + np.exp(-np.array([-2.0, 0.0, 3.0]))))
+
+
 def test_log_softmax_is_stable_for_large_logits():
     x = np.array([[1000.0, 0.0, -1000.0]], dtype=np.float32)
     for module in (jit, reference):

@@ -14,13 +14,17 @@ import numpy as np
 
 
 def sigmoid_fwd(x):
-    """y = 1 / (1 + exp(-x)), computed without overflow for large |x|.
+    """y = 1 / (1 + exp(-x)), computed without overflow for large |x|. Float inputs keep their
+    dtype; integer inputs give float64 (as ``np.tanh`` does).
 
     >>> sigmoid_fwd(np.array([-1000.0, 0.0, 1000.0])).tolist()
     [0.0, 0.5, 1.0]
+    >>> sigmoid_fwd(np.array([0])).dtype
+    dtype('float64')
     """
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+    y = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    return y.astype(x.dtype, copy=False) if x.dtype.kind == "f" else y
 
 
 def sigmoid_bwd(y, grad_output):
