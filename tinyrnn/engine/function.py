@@ -156,7 +156,7 @@ def _apply2(cls: type, a: Any, b: Any) -> Any:
                 tb is ndarray and pa.dtype is pb.dtype and pa.shape == pb.shape
             )
         else:
-            ctx.exact = ta is float or ta is int
+            ctx.exact = tb is ndarray and (ta is float or ta is int)
     else:
         ctx.exact = kind == 1
     ctx.parents = (a, b)
