@@ -45,7 +45,10 @@ the loop, ``(H_all)^T (dZ_all)`` over all ``T*B`` rows, and the gradient of a bi
 such a sum is one column sum of that buffer after the loop (shared by all its biases). Buffers
 over all steps are not zero-filled up front: each step zeroes its own slice when it starts.
 The product for the gradient of ``h`` writes straight into ``h``'s adjoint (by assignment,
-no zero-fill) when the product is its only reader.
+no zero-fill) when the product is its only reader. The state adjoints a step computes become
+those carried to the step before by swapping two buffers, not by a copy (rows of sequences
+that have not started yet keep the carried ones). In the forward, every row of ``OUT`` is
+written (zeros once a sequence has ended), so it is not zero-filled up front.
 
 Transposed products: for a large matrix (``_big``) and from batch size 16 on (a run-time test,
 the code serves every batch size), a step's products are computed transposed, ``W^T h^T``
@@ -597,8 +600,12 @@ class _Gen:
         with w.indent():
             w(stmt)
 
-    def _row_loop(self, w: _Writer, body: _Writer, guard: bool = False) -> None:
-        """``for b in range(B):`` with the row variables, then ``body`` (nothing if empty)."""
+    def _row_loop(
+        self, w: _Writer, body: _Writer, guard: bool = False, orelse: list[str] | None = None
+    ) -> None:
+        """``for b in range(B):`` with the row variables, then ``body`` (nothing if empty);
+        with ``guard``, only for the rows whose sequence is still running at step ``t``, and
+        ``orelse`` for the others."""
         if not body.lines:
             self.rows = {}
             return
@@ -613,6 +620,11 @@ class _Gen:
             w.lines.extend(pad + line for line in body.lines)
             if guard:
                 w.depth -= 1
+                if orelse:
+                    w("else:")
+                    with w.indent():
+                        for line in orelse:
+                            w(line)
         self.rows = {}
 
     # ---- forward ----
@@ -943,11 +955,7 @@ class _Gen:
         gy = self.adj_step(n.outs[0])
         op = "=" if id(n) in self.direct else "+="
         if not _big(n, backward=True):
-            w(f"gemm({gy}, RT{j}, TMPN{j})")
-            body = _Writer()
-            tmp = self.rv(f"TMPN{j}[b]")
-            self._kloop(body, left.cols, f"{self.adj(left, 'k', None)} {op} {tmp}[k]")
-            self._row_loop(w, body)
+            self._plain_matmul_bwd(w, n, gy, op)
             return
         w(f"if TR{j}:")
         with w.indent():
@@ -958,11 +966,21 @@ class _Gen:
             self._transpose(w, f"TMP{j}", row, left.cols, op)
         w("else:")
         with w.indent():
-            w(f"gemm({gy}, RT{j}, TMPN{j})")
-            body = _Writer()
-            tmp = self.rv(f"TMPN{j}[b]")
-            self._kloop(body, left.cols, f"{self.adj(left, 'k', None)} {op} {tmp}[k]")
-            self._row_loop(w, body)
+            self._plain_matmul_bwd(w, n, gy, op)
+
+    def _plain_matmul_bwd(self, w: _Writer, n: OpNode, gy: str, op: str) -> None:
+        """``dY W^T`` into the adjoint of ``h``: straight into it when the product is its only
+        term (``direct``), else through ``TMPN`` and one loop adding it."""
+        left = n.args[0]
+        j = n.outs[0].index
+        if op == "=":
+            w(f"gemm({gy}, RT{j}, {self.adj_step(left)})")
+            return
+        w(f"gemm({gy}, RT{j}, TMPN{j})")
+        body = _Writer()
+        tmp = self.rv(f"TMPN{j}[b]")
+        self._kloop(body, left.cols, f"{self.adj(left, 'k', None)} {op} {tmp}[k]")
+        self._row_loop(w, body)
 
     # ---- the two functions ----
 
@@ -1006,7 +1024,8 @@ class _Gen:
             w("B = S0.shape[0]")
             for k in range(len(g.states)):
                 w(f"st{k} = S{k}.copy()")
-            w(f"OUT = np.zeros((T, B, {g.states[0].cols}), {self.dt})")
+            # every row of OUT is written: the new h, or zeros once the sequence has ended
+            w(f"OUT = np.empty((T, B, {g.states[0].cols}), {self.dt})")
             for k, v in enumerate(g.states):
                 if k == 0 and self.h_from_out:
                     saved_names += ["OUT", "SH0"]
@@ -1068,12 +1087,10 @@ class _Gen:
                         else self.ix(v, "k", n_k)
                     )
                     new = self.rv(f"st{k}[b]")
+                    self._kloop(body, n_k, f"{new}[k] = {src}")
                     if k == 0:
-                        self._kloop(body, n_k, f"{new}[k] = {src}")
                         body(f"{self.rv('OUT[t, b]')}[:] = {new}")
-                    else:
-                        self._kloop(body, n_k, f"{new}[k] = {src}")
-                self._row_loop(w, body, guard=True)
+                self._row_loop(w, body, guard=True, orelse=[f"{self.rv('OUT[t, b]')}[:] = ZERO"])
             self._alloc_scratch(w, scratch_at)
             finals = [f"st{k}" for k in range(len(g.states))]
             w(f"return ({', '.join(['OUT', *finals, *saved_names])},)")
@@ -1128,7 +1145,8 @@ class _Gen:
                     w(f"TR{j} = {f'B >= {_TR_BATCH}' if _big(n, backward=True) else 'False'}")
                     w(f"RT{j} = {p} if TR{j} else np.ascontiguousarray({p}.T)")
                     w(f"TMP{j} = np.empty(({left.cols}, B if TR{j} else 0), {self.dt})")
-                    w(f"TMPN{j} = np.empty((0 if TR{j} else B, {left.cols}), {self.dt})")
+                    rows = "0" if id(n) in self.direct else f"0 if TR{j} else B"
+                    w(f"TMPN{j} = np.empty(({rows}, {left.cols}), {self.dt})")
             scratch_at = len(w.lines)
             w("for s in range(T):")
             with w.indent():
@@ -1159,10 +1177,16 @@ class _Gen:
                     self._kloop(body, n_k, f"{target} += {seed}")
                 self._row_loop(w, body, guard=True)
                 self.emit_bwd(w)
-                body = _Writer()
+                # the state adjoints computed by this step become the carried ones (the two
+                # buffers swap), except for the rows of sequences that have not started yet
+                w("for b in range(B):")
+                with w.indent():
+                    w("if t >= L[b]:")
+                    with w.indent():
+                        for k in range(len(g.states)):
+                            w(f"GS{k}[b] = gf{k}[b]")
                 for k in range(len(g.states)):
-                    body(f"gf{k}[b] = GS{k}[b]")
-                self._row_loop(w, body, guard=True)
+                    w(f"gf{k}, GS{k} = GS{k}, gf{k}")
             self._alloc_scratch(w, scratch_at)
             done: set[str] = set()
             for _, _, store, cols in self.colsums:
