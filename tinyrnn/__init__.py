@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import autograd
+from . import _malloc, autograd
 from ._dtype import (
     bool_,
     float32,
@@ -48,6 +48,11 @@ from .tensor import (
 from .value import Value
 
 __version__ = "0.1.0"
+
+# a training step frees and reallocates the same large arrays: keep freed memory for reuse
+# instead of paying page faults for fresh pages every step (see _malloc; opt out with
+# TINYRNN_KEEP_FREED_MEMORY=0)
+_malloc.keep_freed_memory()
 
 # Submodules loaded on first use: ``viz`` imports graphviz, ``nn``/``optim`` are larger.
 _LAZY = {"viz": "tinyrnn.viz", "nn": "tinyrnn.nn", "optim": "tinyrnn.optim"}
