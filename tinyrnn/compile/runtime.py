@@ -22,8 +22,9 @@ H=128, T=1000, float32): 172 MiB, the projection (4 units of T*B*H floats), the 
 before each step).
 
 With ``TINYRNN_KERNELS=numpy`` or ``NUMBA_DISABLE_JIT=1`` the generated source runs as plain
-Python (slow; for tests and debugging). The loops run with SciPy's BLAS on one thread, as the
-sequence kernels do (``kernels.seq_jit.one_blas_thread``).
+Python (slow; for tests and debugging). The loops' products run on NumPy's OpenBLAS
+(``kernels.gemm``) on one thread, as the sequence kernels do
+(``kernels.seq_jit.one_blas_thread``).
 """
 
 from __future__ import annotations
