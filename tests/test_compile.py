@@ -149,19 +149,9 @@ def test_lengths_and_reverse_match_unrolled(lengths, reverse, python_mode):
 # ---- the named cells ----
 
 
-class MGU(tr.nn.Module):
-    """Minimal Gated Unit: f = s(W_f x + U_f h + b_f), h~ = tanh(W_h x + U_h (f h) + b_h),
-    h' = (1 - f) h + f h~."""
-
-    def __init__(self, rng, n_in=N_IN, n=H):
-        super().__init__()
-        self.w_f, self.u_f, self.b_f = _param(rng, n, n_in), _param(rng, n, n), _param(rng, n)
-        self.w_h, self.u_h, self.b_h = _param(rng, n, n_in), _param(rng, n, n), _param(rng, n)
-
-    def forward(self, x, h):
-        f = (x @ self.w_f.T + h @ self.u_f.T + self.b_f).sigmoid()
-        h_tilde = (x @ self.w_h.T + (f * h) @ self.u_h.T + self.b_h).tanh()
-        return (1 - f) * h + f * h_tilde
+def MGU(rng, n_in=N_IN, n=H):
+    """Minimal Gated Unit (tests/cells_from_ops.py)."""
+    return cells_from_ops.MGU(rng, n_in, n)
 
 
 class PeepholeLSTM(tr.nn.Module):

@@ -15,24 +15,12 @@ from tinyrnn.compile import compile_cell, unroll
 B, H, N_IN, T = 16, 96, 5, 3
 
 
-def _param(rng, *shape):
-    return tr.nn.Parameter(tr.tensor(rng.standard_normal(shape) * 0.3))
-
-
 def LSTMFromOps(rng):
     return cells_from_ops.LSTMFromOps(rng, N_IN, H, scale=0.3)
 
 
-class MGU(tr.nn.Module):
-    def __init__(self, rng):
-        super().__init__()
-        self.w_f, self.u_f, self.b_f = _param(rng, H, N_IN), _param(rng, H, H), _param(rng, H)
-        self.w_h, self.u_h, self.b_h = _param(rng, H, N_IN), _param(rng, H, H), _param(rng, H)
-
-    def forward(self, x, h):
-        f = (x @ self.w_f.T + h @ self.u_f.T + self.b_f).sigmoid()
-        h_tilde = (x @ self.w_h.T + (f * h) @ self.u_h.T + self.b_h).tanh()
-        return (1 - f) * h + f * h_tilde
+def MGU(rng):
+    return cells_from_ops.MGU(rng, N_IN, H, scale=0.3)
 
 
 def _check(cell, n_states, lengths, reverse):

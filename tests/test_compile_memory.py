@@ -85,26 +85,34 @@ def test_retained_graph_runs_backward_twice(python_mode):
         np.testing.assert_allclose(b, 2 * a, rtol=1e-12, atol=1e-12)
 
 
-def test_value_saved_by_its_op_is_not_reused(python_mode):
-    rng = np.random.default_rng(2)
-    cell = SavedProjection(rng)
+def _compare_with_unrolled(rng, cell, lengths, check_buffers):
+    """Gradients of x, h and the parameters through the compiled loop and through the unrolled
+    graph (random output weights) agree; ``check_buffers(q_buffers)`` runs on the loop's node."""
     x = tr.tensor(rng.standard_normal((5, 3, N_IN)), requires_grad=True)
     h = tr.tensor(rng.standard_normal((3, H)), requires_grad=True)
     w = rng.standard_normal((5, 3, H))
     fast = compile_cell(cell)
     grads = []
-    for run in (fast, lambda x, h: unroll(cell, x, h)):
+    for compiled in (True, False):
         for t in [x, h, *cell.parameters()]:
             t.grad = None
-        out, _ = run(x, h)
-        if run is fast:
-            bufs = out.grad_fn.q_buffers
-            assert len(bufs) == 2 and bufs[0] is None  # p, held by Tanh and MatMul
-            assert bufs[1] is not None  # p V^T: made here, read by nothing else
+        out, _ = fast(x, h, lengths) if compiled else unroll(cell, x, h, lengths)
+        if compiled:
+            check_buffers(out.grad_fn.q_buffers)
         (out * tr.tensor(w)).sum().backward()
         grads.append([t.grad.data.copy() for t in [x, h, *cell.parameters()]])
     for a, b in zip(grads[1], grads[0], strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-11, atol=1e-12)
+
+
+def test_value_saved_by_its_op_is_not_reused(python_mode):
+    rng = np.random.default_rng(2)
+
+    def check(bufs):
+        assert len(bufs) == 2 and bufs[0] is None  # p, held by Tanh and MatMul
+        assert bufs[1] is not None  # p V^T: made here, read by nothing else
+
+    _compare_with_unrolled(rng, SavedProjection(rng), None, check)
 
 
 class ReadProjection(tr.nn.Module):
@@ -120,22 +128,11 @@ class ReadProjection(tr.nn.Module):
 
 def test_input_read_by_the_backward_is_kept(python_mode):
     rng = np.random.default_rng(3)
-    cell = ReadProjection(rng)
-    x = tr.tensor(rng.standard_normal((5, 3, N_IN)), requires_grad=True)
-    h = tr.tensor(rng.standard_normal((3, H)), requires_grad=True)
-    w = rng.standard_normal((5, 3, H))
-    fast = compile_cell(cell)
-    grads = []
-    for run in (fast, lambda x, h: unroll(cell, x, h, [5, 2, 4])):
-        for t in [x, h, *cell.parameters()]:
-            t.grad = None
-        out, _ = run(x, h, [5, 2, 4]) if run is fast else run(x, h)
-        if run is fast:
-            assert out.grad_fn.q_buffers == [None]  # kept for the backward, not reused
-        (out * tr.tensor(w)).sum().backward()
-        grads.append([t.grad.data.copy() for t in [x, h, *cell.parameters()]])
-    for a, b in zip(grads[1], grads[0], strict=True):
-        np.testing.assert_allclose(b, a, rtol=1e-11, atol=1e-12)
+
+    def check(bufs):
+        assert bufs == [None]  # kept for the backward, not reused
+
+    _compare_with_unrolled(rng, ReadProjection(rng), [5, 2, 4], check)
 
 
 @pytest.mark.parametrize("use", ["outputs", "final"])
