@@ -28,7 +28,7 @@ for _ in range(3):
 r0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(20):
     step()
-print(m._DONE[0], resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0)
+print(m.keep_freed_memory(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0)
 """
 
 

@@ -21,12 +21,11 @@ it is; on other C libraries (macOS, musl) nothing is done.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3  # glibc's mallopt parameters
-
-_DONE: list[bool] = []
 
 
 def _glibc() -> bool:
@@ -36,6 +35,7 @@ def _glibc() -> bool:
         return False
 
 
+@functools.cache
 def keep_freed_memory(pad: int = 64 << 20) -> bool:
     """Tune glibc's malloc as the module docstring says (once per process); return whether
     the settings are in effect.
@@ -43,28 +43,15 @@ def keep_freed_memory(pad: int = 64 << 20) -> bool:
     >>> isinstance(keep_freed_memory(), bool)
     True
     """
-    if _DONE:
-        return _DONE[0]
-    ok = False
-    if (
-        os.environ.get("TINYRNN_KEEP_FREED_MEMORY", "1").strip() != "0"
-        and sys.platform.startswith("linux")
-        and _glibc()
-    ):
-        try:
-            mallopt = ctypes.CDLL(None).mallopt
-        except (OSError, AttributeError):
-            mallopt = None
-        if mallopt is not None:
-            mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-            mallopt.restype = ctypes.c_int
-            ok = all(
-                mallopt(param, value) == 1
-                for param, value in (
-                    (M_MMAP_THRESHOLD, 32 << 20),
-                    (M_TOP_PAD, pad),
-                    (M_TRIM_THRESHOLD, 2 * pad),
-                )
-            )
-    _DONE.append(ok)
-    return ok
+    if os.environ.get("TINYRNN_KEEP_FREED_MEMORY", "1").strip() == "0":
+        return False
+    if not (sys.platform.startswith("linux") and _glibc()):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    settings = ((M_MMAP_THRESHOLD, 32 << 20), (M_TOP_PAD, pad), (M_TRIM_THRESHOLD, 2 * pad))
+    return all(mallopt(param, value) == 1 for param, value in settings)
