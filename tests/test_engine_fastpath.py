@@ -85,6 +85,68 @@ def test_ops_are_run_after_all_their_consumers(rng):
     assert tr.autograd.gradcheck(f, [x])
 
 
+class _TwoOut(Function):
+    """(2 x, x**2): a two-output op, for the sweep's per-output gradient lists."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return 2 * x, x * x
+
+    @staticmethod
+    def backward(ctx, g2, gsq):
+        (x,) = ctx.saved_tensors
+        return 2 * g2 + 2 * x * gsq
+
+
+@pytest.mark.parametrize(
+    "graph",
+    [
+        "same_producer_twice",  # the op run next is reached again from the same op
+        "two_producers",  # the op run next goes to the heap when a second one is reached
+        "two_outputs_into_one_op",  # both outputs of a two-output op feed one op
+        "two_outputs_then_heap",  # a two-output op waiting in the heap gets its second output
+        "one_output_twice",  # one output of the op run next is reached twice
+        "one_output_twice_via_heap",  # the same for a two-output op waiting in the heap
+        "two_output_root",  # the sweep starts from one output of a two-output op
+    ],
+)
+def test_chain_walk_hands_over_to_the_heap(rng, graph):
+    """The sweep keeps the only waiting op and its gradient out of the heap; every way an op
+    can be reached again, or stop being the only one waiting, gives the numerical gradient."""
+    x = _leaf(rng, 2, 3)
+
+    def f(x_):
+        t = x_.tanh()
+        if graph == "same_producer_twice":
+            return (t * t).exp() * 0.5
+        if graph == "two_producers":
+            return t * x_.sigmoid() + 1.0
+        a, sq = _TwoOut.apply(t)
+        if graph == "two_outputs_into_one_op":
+            return a * sq
+        if graph == "two_outputs_then_heap":
+            return a * sq.tanh()
+        if graph == "one_output_twice":
+            return a * a
+        if graph == "one_output_twice_via_heap":
+            return a * a + sq
+        return sq
+
+    assert tr.autograd.gradcheck(f, [x])
+
+
+def test_element_wise_results_of_a_parameter_are_plain_tensors(rng):
+    """The element-wise ops make their result Tensor inline (``Node._array_node``): of plain
+    class, recorded, and carrying the op's context, as ``Tensor._from_op`` would make it."""
+    w = tr.nn.Parameter(tr.tensor(rng.standard_normal((2, 3))))
+    for y in (w * 2.0, 2.0 * w, w + w, w.tanh(), -w):
+        assert type(y) is tr.Tensor and y.requires_grad and not y.is_leaf
+        assert (y.grad_fn.exact, y._idx, y.grad, y.name) == (True, 0, None, None)
+    with tr.no_grad():
+        assert not (w * 2.0).requires_grad and (w * 2.0).grad_fn is None
+
+
 def test_forward_sees_fresh_context_fields():
     seen = {}
 

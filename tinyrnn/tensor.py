@@ -880,6 +880,11 @@ class Tensor(Node):
         return self.split(max(1, -(-self.shape[d] // chunks)), dim)
 
 
+# the built-in element-wise ops make their results directly (see ``Node._array_node``); results
+# are plain Tensors, also for subclasses such as ``nn.Parameter``
+Tensor._array_node = Tensor
+
+
 def _as_operand(x: Any) -> Any:
     """Matmul needs arrays on both sides: wrap plain data, keep tensors."""
     return x if isinstance(x, Tensor) else _to_array(x, op="matmul")

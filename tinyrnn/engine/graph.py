@@ -33,6 +33,11 @@ class Node:
 
     __slots__ = ()
 
+    # The class of a recorded op's array result when ``Function.apply`` may make it directly
+    # (setting the attributes above, with ``grad``, ``_hooks`` and ``name`` None and
+    # ``_idx`` 0) instead of calling ``_from_op``; None: always call ``_from_op``.
+    _array_node: type | None = None
+
 
 class Context:
     """Per-call record of one op: what backward needs, and the edges of the graph.
@@ -53,9 +58,11 @@ class Context:
     ('Mul', (True, False), True, 2)
     """
 
-    # The fields every recorded op sets are slots; the rarely set ones (``n_out``, ``out_meta``,
-    # ``options``, ``hooks``, ``out_grads``) are class-level defaults that an instance overrides
-    # in its ``__dict__`` only when it has something to say, so making a node writes six fields.
+    # The fields every op sets are slots, all written before ``forward`` runs (there is no
+    # ``__getattr__`` for unset ones: defining it stops Python from specialising attribute
+    # reads, and reading a context's fields is most of the backward sweep's work). The rarely
+    # set ones (``n_out``, ``out_meta``, ``options``, ``hooks``, ``out_grads``) are class-level
+    # defaults that an instance overrides in its ``__dict__`` only when it has something to say.
     __slots__ = (
         "fn",
         "parents",
@@ -86,15 +93,6 @@ class Context:
         # that shape and dtype (the built-in element-wise ops), and no hook is registered on
         # the output: the sweep skips its checks.
         self.exact = False
-
-    def __getattr__(self, name: str) -> Any:
-        # Only reached for a slot not yet written: ``Function.apply`` writes ``parents``,
-        # ``scope``, ``serial`` and ``exact`` after ``forward`` and only for a recorded op, so
-        # a ``forward`` reading them sees the values of a fresh context.
-        try:
-            return _UNSET[name]
-        except KeyError:
-            raise AttributeError(f"'Context' object has no attribute {name!r}") from None
 
     @property
     def freed(self) -> bool:
@@ -150,9 +148,6 @@ class Context:
 
     def __repr__(self) -> str:
         return f"<{self.fn.__name__}Backward>"
-
-
-_UNSET = {"parents": (), "scope": (), "serial": -1, "exact": False, "saved_tensors": ()}
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -269,15 +264,13 @@ def backward(root: Any, gradient: Any, retain_graph: bool = False) -> None:
     if rctx is None:
         root._accumulate_grad(_run_leaf_hooks(root, gradient))
         return
-    # The gradient reaching each op: the array itself for a one-output op, else one per output.
-    if rctx.n_out == 1:
-        grads: dict[Context, Any] = {rctx: gradient}
-    else:
-        grads = {rctx: [None] * rctx.n_out}
-        grads[rctx][root._idx] = gradient
-    # The op to run next is ``nxt`` when it is the only one waiting (a chain, the common case);
-    # otherwise the heap holds every waiting op, keyed by minus its serial number.
+    # The gradient reaching an op: the array itself for a one-output op, else a list with one
+    # per output. The op to run next is ``nxt`` when it is the only one waiting (a chain, the
+    # common case), and its gradient is ``nxt_g``; otherwise the heap holds every waiting op,
+    # keyed by minus its serial number, and ``grads`` their gradients.
+    nxt_g: Any = gradient if rctx.n_out == 1 else _entry(rctx, root._idx, gradient)
     nxt: Context | None = rctx
+    grads: dict[Context, Any] = {}
     heap: list[tuple[int, Context]] = []
     leaves: dict[Any, Any] = {}  # leaf -> summed gradient (nodes hash by identity)
     keep = STATE.keep_grads
@@ -289,12 +282,13 @@ def backward(root: Any, gradient: Any, retain_graph: bool = False) -> None:
     while True:
         if nxt is not None:
             ctx = nxt
+            gout = nxt_g
             nxt = None
         elif heap:
             ctx = pop(heap)[1]
+            gout = grads.pop(ctx)
         else:
             break
-        gout = grads.pop(ctx)
         exact = ctx.exact
         if exact and plain and gout is not None and ctx.saved_tensors is not None:
             # a built-in element-wise op, one output, no hooks (registering one clears
@@ -307,9 +301,14 @@ def backward(root: Any, gradient: Any, retain_graph: bool = False) -> None:
             exact = False
             result = _run_op(ctx, gout, keep, anomaly, retain_graph)
         # (lengths checked in _run_op and right for the built-in ops; needs_input_grad has one
-        # entry per parent by construction)
-        for p, g, need in zip(ctx.parents, result, ctx.needs_input_grad):  # noqa: B905
-            if need:
+        # entry per parent by construction). An index, not zip: making a zip of three costs
+        # more than the rest of this loop for a one- or two-input op.
+        needs = ctx.needs_input_grad
+        i = -1
+        for p in ctx.parents:
+            i += 1
+            if needs[i]:
+                g = result[i]
                 if not exact and g is not None:
                     pdata = p.data  # the fast check; _fix_grad handles every other case
                     if type(g) is not type(pdata) or (
@@ -322,37 +321,57 @@ def backward(root: Any, gradient: Any, retain_graph: bool = False) -> None:
                         old = leaves.get(p)
                         leaves[p] = g if old is None else old + g
                     continue
+                if nxt is None and not heap:
+                    # nothing is waiting, so pc is reached for the first time (every op that
+                    # ran had a larger serial than ctx, and pc's is smaller): it runs next
+                    nxt = pc
+                    nxt_g = g if pc.n_out == 1 else _entry(pc, p._idx, g)
+                    continue
+                if pc is nxt:  # reached again from this op's other inputs
+                    if g is not None:
+                        if pc.n_out == 1:
+                            nxt_g = g if nxt_g is None else nxt_g + g
+                        else:
+                            _sum_into(nxt_g, p._idx, g)
+                    continue
                 if pc.n_out == 1:
                     old = grads.get(pc, new)
                     if old is not new:
                         if g is not None:
                             grads[pc] = g if old is None else old + g
                         continue
-                    grads[pc] = g
                 else:
                     entry = grads.get(pc)
-                    reached = entry is not None
-                    if not reached:
-                        entry = grads[pc] = [None] * pc.n_out
-                    if g is not None:
-                        old = entry[p._idx]
-                        entry[p._idx] = g if old is None else old + g
-                    if reached:
+                    if entry is not None:
+                        if g is not None:
+                            _sum_into(entry, p._idx, g)
                         continue
-                # pc is reached for the first time: queue it (its serial is below ctx's, as
-                # every op is recorded after its inputs exist)
-                if nxt is None and not heap:
-                    nxt = pc
-                else:
-                    if nxt is not None:
-                        push(heap, (-nxt.serial, nxt))
-                        nxt = None
-                    push(heap, (-pc.serial, pc))
+                    g = _entry(pc, p._idx, g)
+                # pc is reached for the first time and another op is waiting: both go to the
+                # heap (pc's serial is below ctx's, as every op is recorded after its inputs)
+                if nxt is not None:
+                    grads[nxt] = nxt_g
+                    push(heap, (-nxt.serial, nxt))
+                    nxt = None
+                grads[pc] = g
+                push(heap, (-pc.serial, pc))
     for leaf, g in leaves.items():
         leaf._accumulate_grad(_run_leaf_hooks(leaf, g))
 
 
 _NEW = object()  # marks "no gradient entry yet" (None is a valid entry: nothing flowed)
+
+
+def _entry(ctx: Context, idx: int, g: Any) -> list[Any]:
+    """The gradient list of multi-output op ``ctx``, holding ``g`` for output ``idx``."""
+    entry: list[Any] = [None] * ctx.n_out
+    entry[idx] = g
+    return entry
+
+
+def _sum_into(entry: list[Any], idx: int, g: Any) -> None:
+    old = entry[idx]
+    entry[idx] = g if old is None else old + g
 
 
 def _run_op(ctx: Context, gout: Any, keep: bool, anomaly: bool, retain_graph: bool) -> tuple:

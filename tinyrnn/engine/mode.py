@@ -11,11 +11,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _State:
-    """Flags on the hot path, kept as plain attributes so reading them costs one lookup."""
+    """Flags on the hot path, kept as instance attributes so reading them costs one lookup
+    (Python specialises reads of an instance's own attributes, not of class-level defaults)."""
 
-    grad_enabled = True
-    anomaly = False
-    keep_grads = False  # store every node's gradient during backward (used by graph pictures)
+    def __init__(self) -> None:
+        self.grad_enabled = True
+        self.anomaly = False
+        self.keep_grads = False  # store every node's gradient during backward (graph pictures)
 
 
 STATE = _State()
