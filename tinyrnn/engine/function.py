@@ -35,6 +35,7 @@ def _check_forward(cls: type, out: Any, args: tuple[Any, ...]) -> None:
 
 
 _new = object.__new__
+_scope = _SCOPE.get  # (bound once: reading ``get`` off the ContextVar is not specialised)
 ndarray = np.ndarray
 _NEEDS1 = (True,)
 _NONE1 = (False,)
@@ -162,7 +163,7 @@ def _apply2(cls: type, a: Any, b: Any) -> Any:
     else:
         ctx.exact = kind == 1
     ctx.parents = (a, b)
-    ctx.scope = _SCOPE.get()
+    ctx.scope = _scope()
     ctx.serial = next(SERIAL)
     node = type(first)._array_node
     if kind and node is not None:  # (inline: a call here would cost a tenth of the op)
@@ -196,7 +197,7 @@ def _apply1(cls: type, x: Any) -> Any:
     kind = cls._exact_grads
     ctx.exact = kind == 1
     ctx.parents = (x,)
-    ctx.scope = _SCOPE.get()
+    ctx.scope = _scope()
     ctx.serial = next(SERIAL)
     node = type(x)._array_node
     if kind and node is not None:
@@ -257,7 +258,7 @@ def _finish(
     if not any_need:
         return tuple(make(o, None, 0) for o in out) if multi else make(out, None, 0)
     ctx.parents = args
-    ctx.scope = _SCOPE.get()
+    ctx.scope = _scope()
     ctx.serial = next(SERIAL)
     if kwargs:
         ctx.options = kwargs
