@@ -145,6 +145,10 @@ def test_element_wise_results_of_a_parameter_are_plain_tensors(rng):
         assert (y.grad_fn.exact, y._idx, y.grad, y.name) == (True, 0, None, None)
     with tr.no_grad():
         assert not (w * 2.0).requires_grad and (w * 2.0).grad_fn is None
+    # a broadcast op may promote: a complex result is not tracked, as for any other op
+    z = w * np.array([1j, 2j, 3j])
+    assert z.dtype == np.complex128 and not z.requires_grad
+    assert (w * np.ones((4, 2, 3), np.float32)).requires_grad
 
 
 def test_forward_sees_fresh_context_fields():

@@ -155,24 +155,27 @@ def _apply2(cls: type, a: Any, b: Any) -> Any:
         # dtype, or one array and a Python number
         ta, tb = type(pa), type(pb)
         if ta is ndarray:
-            ctx.exact = (tb is float or tb is int) or (
+            exact = (tb is float or tb is int) or (
                 tb is ndarray and pa.dtype is pb.dtype and pa.shape == pb.shape
             )
         else:
-            ctx.exact = tb is ndarray and (ta is float or ta is int)
+            exact = tb is ndarray and (ta is float or ta is int)
     else:
-        ctx.exact = kind == 1
+        exact = kind == 1
+    ctx.exact = exact
     ctx.parents = (a, b)
     ctx.scope = _scope()
     ctx.serial = next(SERIAL)
     node = type(first)._array_node
-    if kind and node is not None:  # (inline: a call here would cost a tenth of the op)
+    # (inline: a call here would cost a tenth of the op); an exact op's result has the dtype
+    # of a float input, a broadcast one may have been promoted (to complex, say)
+    if node is not None and (exact or (kind and out.dtype.kind == "f")):
         t = _new(node)
         t.data = out
         t._ctx = ctx
         t._idx = 0
         t.grad = t._hooks = t.name = None
-        t.requires_grad = True  # a built-in element-wise op on a float input: a float result
+        t.requires_grad = True
         return t
     return type(first)._from_op(out, ctx, 0)
 
@@ -194,13 +197,13 @@ def _apply1(cls: type, x: Any) -> Any:
         return _finish(cls, ctx, (x,), _NO_OPTIONS, out, x, need)
     if not need:
         return type(x)._from_op(out, None, 0)
-    kind = cls._exact_grads
-    ctx.exact = kind == 1
+    exact = cls._exact_grads == 1  # (the result has the float input's dtype)
+    ctx.exact = exact
     ctx.parents = (x,)
     ctx.scope = _scope()
     ctx.serial = next(SERIAL)
     node = type(x)._array_node
-    if kind and node is not None:
+    if exact and node is not None:
         t = _new(node)
         t.data = out
         t._ctx = ctx
