@@ -197,8 +197,7 @@ def _apply1(cls: type, x: Any) -> Any:
         return _finish(cls, ctx, (x,), _NO_OPTIONS, out, x, need)
     if not need:
         return type(x)._from_op(out, None, 0)
-    exact = cls._exact_grads == 1  # (the result has the float input's dtype)
-    ctx.exact = exact
+    ctx.exact = exact = cls._exact_grads == 1  # (then the result has the float input's dtype)
     ctx.parents = (x,)
     ctx.scope = _scope()
     ctx.serial = next(SERIAL)

@@ -56,10 +56,22 @@ class MatMul(Function):
             g = g[..., None, :]
         if y.ndim == 1:
             g = g[..., None]
-        gx = g @ y2.swapaxes(-1, -2) if nx else None
-        gy = x2.swapaxes(-1, -2) @ g if ny else None
+        gx = _product_like(x2, g, y2.swapaxes(-1, -2)) if nx else None
+        gy = _product_like(y2, x2.swapaxes(-1, -2), g) if ny else None
         if gx is not None and x.ndim == 1:
             gx = gx[..., 0, :]
         if gy is not None and y.ndim == 1:
             gy = gy[..., 0]
         return gx, gy
+
+
+def _product_like(operand: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b``, the gradient of ``operand``, in ``operand``'s memory order: for a column-major
+    matrix (``W.T`` of a row-major ``W``) it is computed as ``(b^T a^T)^T``, so that after the
+    transpose's own backward the gradient reaching ``W`` is row-major like ``W`` (as PyTorch's
+    matmul backward does). Optimizer updates over mismatched layouts were several times slower.
+    """
+    f = operand.flags
+    if operand.ndim == a.ndim == b.ndim == 2 and f.f_contiguous and not f.c_contiguous:
+        return (b.T @ a.T).T
+    return a @ b
