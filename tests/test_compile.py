@@ -110,6 +110,9 @@ def _run_both(cell, x, state, lengths=None, reverse=False, rng=None):
             weights = [rng.standard_normal(o.shape) for o in [out, *finals]]
         loss = sum((o * tr.tensor(w)).sum() for o, w in zip([out, *finals], weights, strict=True))
         loss.backward()
+        for t in leaves[1 + len(states) :]:  # parameters get gradients in their own layout
+            if t.grad is not None and t.data.flags.c_contiguous:
+                assert t.grad.data.flags.c_contiguous, f"{mode}: {t.shape} gradient layout"
         grads = [np.zeros_like(t.data) if t.grad is None else t.grad.data.copy() for t in leaves]
         results.append([out.data.copy(), *(f.data.copy() for f in finals), *grads])
     return results

@@ -48,6 +48,24 @@ def test_transposed_operands_go_in_with_transpose_flags(dtype, ta, tb):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+def test_fortran_out_is_filled_through_its_transpose(dtype, ta, tb):
+    """A column-major ``out`` (the gradient of ``W.T`` in a compiled cell) is filled in place,
+    as ``out^T = b^T a^T`` on the row-major ``out^T``."""
+    a, b, c = _arrays(7, 5, 6, dtype, seed=6)
+    a_in = np.ascontiguousarray(a.T).T if ta else a
+    b_in = np.ascontiguousarray(b.T).T if tb else b
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for beta in (0.0, 1.0):
+        out = np.asfortranarray(c)
+        got = _compiled(a_in, b_in, out, beta)
+        assert got is out and out.flags.f_contiguous
+        np.testing.assert_allclose(out, a @ b + beta * c, rtol=tol, atol=tol)
+        out = np.asfortranarray(c)
+        np.testing.assert_allclose(G.gemm(a_in, b_in, out, beta), a @ b + beta * c, rtol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fallback_handles_transpose_flags(dtype):
     fn = G._fallback(dtype)
     a, b, c = _arrays(3, 4, 5, dtype, seed=5)

@@ -1124,8 +1124,11 @@ class _Gen:
                     zero_each_step.append(f"GS{k}")
             shape_x = "X.shape" if lay.uses_x else "(1, 1, 1)"
             w(f"GX = np.zeros({shape_x}, {self.dt})")
-            for j in range(len(lay.p_values)):
-                w(f"GP{j} = np.zeros(P{j}.shape, {self.dt})")
+            for j, v in enumerate(lay.p_values):
+                if self._transposed(v):  # its gradient in its own (column-major) order
+                    w(f"GP{j} = np.zeros((P{j}.shape[1], P{j}.shape[0]), {self.dt}).T")
+                else:
+                    w(f"GP{j} = np.zeros(P{j}.shape, {self.dt})")
             # gradients over all steps: each step's slice is zeroed when the step starts
             # (in cache, just before it is written) rather than the whole array up front
             full = [f"G{self.name(v)}" for v in lay.q_values]
@@ -1222,6 +1225,15 @@ class _Gen:
             gs = [f"gf{k}" for k in range(len(g.states))]
             w(f"return ({', '.join(['GX', *gq, *gp, *gs])},)")
         return w.lines
+
+    def _transposed(self, v: Value) -> bool:
+        """Is ``v`` the transpose of a matrix made before the loop (``W.T``, column-major)? Its
+        gradient is then made column-major too (``gemm`` fills it through its transpose), so
+        the transpose's backward hands ``W`` a row-major gradient, like ``W``."""
+        if v.kind != "op" or len(v.shape) != 2:
+            return False
+        node = self.g.nodes[v.index]
+        return node.fn is M.Permute and tuple(d % 2 for d in node.kwargs["dims"]) == (1, 0)
 
     @staticmethod
     def _h_weight_grad(w: _Writer, gw: str, dz: str, K: int, N: int) -> None:

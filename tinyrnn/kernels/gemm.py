@@ -14,9 +14,9 @@ bound to a compiled fallback with the same interface that calls ``np.dot``, so t
 work everywhere. ``BACKEND`` says which one is in use. With ``NUMBA_DISABLE_JIT=1``, ``gemm`` is
 plain NumPy.
 
-2-D float32/float64 operands of one dtype go to the BLAS call when ``out`` is C-contiguous and
-``a`` and ``b`` are C- or Fortran-contiguous (``x.T`` of a C array goes in as a transpose flag);
-anything else takes ``np.dot``.
+2-D float32/float64 operands of one dtype go to the BLAS call when ``out``, ``a`` and ``b`` are
+C- or Fortran-contiguous (``x.T`` of a C array goes in as a transpose flag; a Fortran ``out`` is
+filled as ``out^T = b^T a^T``); anything else takes ``np.dot``.
 """
 
 from __future__ import annotations
@@ -177,10 +177,17 @@ def _gemm_compiled(a, b, out, beta=0.0):
             isinstance(x, types.Array) and x.ndim == 2 and x.dtype == out.dtype for x in (a, b, out)
         )
         and out.dtype in (types.float32, types.float64)
-        and out.layout == "C"
+        and out.layout in "CF"
         and a.layout in "CF"
         and b.layout in "CF"
     )
+    if direct and out.layout == "F":  # out^T = b^T a^T, with a row-major out^T
+
+        def impl_t(a, b, out, beta=0.0):
+            gemm(b.T, a.T, out.T, beta)
+            return out
+
+        return impl_t
     if direct:
 
         def impl(a, b, out, beta=0.0):
