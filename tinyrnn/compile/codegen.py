@@ -53,10 +53,11 @@ written (zeros once a sequence has ended), so it is not zero-filled up front.
 Transposed products: for a large matrix (``_big``) and from batch size 16 on (a run-time test,
 the code serves every batch size), a step's products are computed transposed, ``W^T h^T``
 (forward) and ``W dZ^T`` (backward), with the batch as the short side of the result, which
-OpenBLAS runs faster for large matrices (forward ``h W`` at B=32, W 128x512: 45.7 against 51.8
-us; B=32, W 512x2048: 742 against 827 us); the (n, B) result is copied back into the (B, n)
-layout in blocks of 16 columns (forward) or read transposed where it is added to ``h``'s adjoint
-(backward). Smaller products keep the plain form, which is as fast or faster for them; the
+OpenBLAS runs faster for large matrices (forward ``h W`` at B=32, W 512x2048: 742 against 827
+us); the (n, B) result is copied back into the (B, n) layout in blocks of 16 columns (forward)
+or read transposed where it is added to ``h``'s adjoint (backward). Smaller products keep the
+plain form: at W 128x512 the transposed product alone is faster (45.7 against 51.8 us), but a
+whole LSTM training step with it, copy back included, was not (A/B runs at B=32, H=128); the
 backward product ``dZ W^T`` gains from the transposed form only for the largest matrices.
 """
 
