@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import ctypes
+
 import numba
 import numpy as np
 import pytest
 
 from tinyrnn.kernels import gemm as G
 from tinyrnn.kernels import seq_jit
+from tinyrnn.kernels.openblas import bundled_openblas_paths
 
 
 @numba.njit(cache=False)
@@ -24,7 +27,12 @@ def _arrays(m, k, n, dtype, seed):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("beta", [0.0, 1.0, 0.5])
-@pytest.mark.parametrize("shape", [(32, 128, 512), (3, 5, 7), (1, 1, 1), (4, 0, 3), (0, 3, 2)])
+@pytest.mark.parametrize(
+    "shape",
+    # float32, beta 0: (32, 128, 512), (3, 5, 7), (1, 1, 1), (100, 64, 128) take the unpacked
+    # kernel where it is bound (M <= 64 or K N <= 2^18); (70, 600, 450) the packed one
+    [(32, 128, 512), (3, 5, 7), (1, 1, 1), (4, 0, 3), (0, 3, 2), (100, 64, 128), (70, 600, 450)],
+)
 def test_compiled_gemm_matches_numpy(dtype, beta, shape):
     a, b, c = _arrays(*shape, dtype, seed=sum(shape))
     want = a.astype(np.float64) @ b.astype(np.float64) + beta * c.astype(np.float64)
@@ -121,3 +129,63 @@ def test_one_blas_thread_restores_every_library():
     with seq_jit.one_blas_thread():
         assert all(int(get()) == 1 for get, _ in pairs)
     assert [int(get()) for get, _ in pairs] == before
+
+
+def _padded(m, k, n, seed):
+    """float32 ``A`` (m, k+2), ``B`` (k, n+3), ``C`` (m, n+1): operands with leading dimensions
+    wider than the matrices, as the direct kernel's interface allows."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((m, k + 2)).astype(np.float32)
+    B = rng.standard_normal((k, n + 3)).astype(np.float32)
+    return A, B, rng.standard_normal((m, n + 1)).astype(np.float32)
+
+
+def _call_direct_interface(address, m, k, n, seed):
+    fp, i64 = ctypes.POINTER(ctypes.c_float), ctypes.c_int64
+    fn = ctypes.CFUNCTYPE(None, i64, i64, i64, fp, i64, fp, i64, fp, i64)(address)
+    A, B, C = _padded(m, k, n, seed)
+    tail = C[:, n:].copy()
+    fn(m, n, k, A.ctypes.data_as(fp), k + 2, B.ctypes.data_as(fp), n + 3,
+       C.ctypes.data_as(fp), n + 1)  # fmt: skip
+    want = A[:, :k].astype(np.float64) @ B[:, :n].astype(np.float64)
+    np.testing.assert_allclose(C[:, :n], want, rtol=1e-4, atol=1e-4 * k)
+    np.testing.assert_array_equal(C[:, n:], tail)  # the column past n is left alone
+
+
+@pytest.mark.parametrize("shape", [(32, 128, 512), (5, 7, 3), (1, 33, 17), (70, 9, 40)])
+def test_direct_standin_is_cblas_with_the_direct_interface(shape):
+    """What ``tinyrnn_sgemm_direct`` is bound to where the unpacked kernel is not used."""
+    _call_direct_interface(G._direct_standin().address, *shape, seed=sum(shape))
+
+
+@pytest.mark.parametrize("shape", [(32, 128, 512), (5, 7, 3), (1, 33, 17), (70, 9, 40)])
+def test_unpacked_kernel_where_bound(shape):
+    if not G.DIRECT:
+        pytest.skip("OpenBLAS's unpacked float32 kernel is not used on this machine")
+    found = G._find(bundled_openblas_paths())
+    _call_direct_interface(found["tinyrnn_sgemm_direct"], *shape, seed=sum(shape))
+
+
+class _FakeLib:
+    """A library object with the given symbols (ctypes-like attributes)."""
+
+    def __init__(self, core: bytes | None, direct: bool):
+        if direct:
+            self.sgemm_direct_SKYLAKEX = ctypes.cast(ctypes.c_void_p(1), ctypes.c_void_p)
+        if core is not None:
+            self.openblas_get_corename = lambda: core
+
+
+def test_unpacked_kernel_is_refused_without_its_preconditions(monkeypatch):
+    monkeypatch.setattr(G.llb, "get_host_cpu_features", lambda: dict.fromkeys(G._AVX512, True))
+    monkeypatch.delenv("TINYRNN_SGEMM_DIRECT", raising=False)
+    assert G._direct_address(_FakeLib(b"SkylakeX", direct=False)) is None  # not exported
+    assert G._direct_address(_FakeLib(b"Haswell", direct=True)) is None  # no AVX-512 kernels
+    assert G._direct_address(_FakeLib(None, direct=True)) is None  # core unknown
+    assert G._direct_address(_FakeLib(b"SkylakeX", direct=True)) == 1
+    monkeypatch.setenv("TINYRNN_SGEMM_DIRECT", "0")
+    assert G._direct_address(_FakeLib(b"SkylakeX", direct=True)) is None
+    monkeypatch.delenv("TINYRNN_SGEMM_DIRECT")
+    features = dict.fromkeys(G._AVX512, True) | {"avx512bw": False}
+    monkeypatch.setattr(G.llb, "get_host_cpu_features", lambda: features)
+    assert G._direct_address(_FakeLib(b"SkylakeX", direct=True)) is None  # CPU lacks AVX-512BW
