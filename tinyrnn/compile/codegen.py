@@ -59,6 +59,10 @@ or read transposed where it is added to ``h``'s adjoint (backward). Smaller prod
 plain form: at W 128x512 the transposed product alone is faster (45.7 against 51.8 us), but a
 whole LSTM training step with it, copy back included, was not (A/B runs at B=32, H=128); the
 backward product ``dZ W^T`` gains from the transposed form only for the largest matrices.
+All of this is for packed products: where ``kernels.gemm`` has the unpacked float32 kernel
+(``DIRECT``), float32 programs keep every product plain, which that kernel runs faster than
+either packed form (one thread, us per product, plain/transposed: forward ``h W`` at B=32,
+W 512x2048 696/775, W 128x512 36/55; backward 651/771 and 36/52); float64 keeps the rule.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ from typing import Any
 
 import numpy as np
 
+from ..kernels import gemm as _gemm
 from ..ops import elementwise as E
 from ..ops import fused as Fu
 from ..ops import linalg as L
@@ -181,6 +186,8 @@ class _Gen:
     def __init__(self, g: StepGraph) -> None:
         self.g = g
         self.dt = "np.float32" if g.dtype == np.float32 else "np.float64"
+        # with the unpacked float32 kernel (kernels.gemm), the plain products are the faster
+        self.plain_only = g.dtype == np.float32 and _gemm.DIRECT
         self.layout = Layout(n_states=len(g.states))
         self.names: dict[int, str] = {}
         self.consts: dict[str, str] = {}
@@ -473,11 +480,15 @@ class _Gen:
                 if readers and all(seg_of.get(id(r)) == seg_of[id(n)] for r in readers):
                     self.row_scratch.add(id(v))
 
+    def _big(self, n: OpNode, backward: bool = False) -> bool:
+        """``_big``, unless this machine's float32 products are all faster plain."""
+        return not self.plain_only and _big(n, backward)
+
     def _find_transposed(self) -> None:
         """Products ``h W`` computed as ``(W^T h^T)``, an (n, B) array, which BLAS runs faster
         (the batch is the short side), where the result is only read element by element."""
         for n in self.nodes:
-            if n.fn is not L.MatMul or not _big(n):
+            if n.fn is not L.MatMul or not self._big(n):
                 continue
             v = n.outs[0]
             if id(v) in self.saved or id(v) in self.out_ids:
@@ -955,7 +966,7 @@ class _Gen:
             return
         gy = self.adj_step(n.outs[0])
         op = "=" if id(n) in self.direct else "+="
-        if not _big(n, backward=True):
+        if not self._big(n, backward=True):
             self._plain_matmul_bwd(w, n, gy, op)
             return
         w(f"if TR{j}:")
@@ -1146,7 +1157,7 @@ class _Gen:
                     left, right = n.args
                     j = n.outs[0].index
                     p = self.name(right)
-                    w(f"TR{j} = {f'B >= {_TR_BATCH}' if _big(n, backward=True) else 'False'}")
+                    w(f"TR{j} = {f'B >= {_TR_BATCH}' if self._big(n, backward=True) else 'False'}")
                     w(f"RT{j} = {p} if TR{j} else np.ascontiguousarray({p}.T)")
                     w(f"TMP{j} = np.empty(({left.cols}, B if TR{j} else 0), {self.dt})")
                     rows = "0" if id(n) in self.direct else f"0 if TR{j} else B"
