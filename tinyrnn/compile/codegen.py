@@ -186,7 +186,7 @@ class _Gen:
     def __init__(self, g: StepGraph) -> None:
         self.g = g
         self.dt = "np.float32" if g.dtype == np.float32 else "np.float64"
-        # with the unpacked float32 kernel (kernels.gemm), the plain products are the faster
+        # with the unpacked float32 kernel (kernels.gemm), plain products are always faster
         self.plain_only = g.dtype == np.float32 and _gemm.DIRECT
         self.layout = Layout(n_states=len(g.states))
         self.names: dict[int, str] = {}
