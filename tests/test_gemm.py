@@ -176,7 +176,20 @@ class _FakeLib:
             self.openblas_get_corename = lambda: core
 
 
+def test_the_direct_interface_is_checked_before_use():
+    assert G._direct_works(G._direct_standin().address)
+    i64, ptr = numba.int64, numba.types.CPointer(numba.float32)
+    sig = numba.types.void(i64, i64, i64, ptr, i64, ptr, i64, ptr, i64)
+
+    @numba.cfunc(sig)
+    def swapped(m, n, k, a, lda, b, ldb, c, ldc):  # a kernel taking (M, K, N): wrong results
+        G._sgemm_nn(m, k, n, a, lda, b, ldb, c, ldc)
+
+    assert not G._direct_works(swapped.address)
+
+
 def test_unpacked_kernel_is_refused_without_its_preconditions(monkeypatch):
+    monkeypatch.setattr(G, "_direct_works", lambda address: True)
     monkeypatch.setattr(G.llb, "get_host_cpu_features", lambda: dict.fromkeys(G._AVX512, True))
     monkeypatch.delenv("TINYRNN_SGEMM_DIRECT", raising=False)
     assert G._direct_address(_FakeLib(b"SkylakeX", direct=False)) is None  # not exported

@@ -30,7 +30,8 @@ test machine (one thread, us per product, cblas/direct): 32x128 @ 128x512 50.3/3
 the left one is tall (8192x256 @ 256x2048 87.0/99.9 ms). So a float32 product with ``beta = 0``
 and C-contiguous ``a``, ``b`` and ``out`` calls it (under the name ``tinyrnn_sgemm_direct``)
 when ``M <= 64`` or ``K N <= 2^18``, if the library exports it, OpenBLAS runs its SkylakeX
-(or later) kernels and the CPU has AVX-512 (F, CD, BW, DQ, VL). Elsewhere, or with
+(or later) kernels, the CPU has AVX-512 (F, CD, BW, DQ, VL) and one small product through it,
+checked when this module is imported, comes out right. Elsewhere, or with
 ``TINYRNN_SGEMM_DIRECT=0``, the name is bound to a compiled function that makes the same call
 through ``cblas_sgemm``, so cached kernels run anywhere. ``DIRECT`` says which is bound.
 """
@@ -107,7 +108,22 @@ def _direct_address(lib) -> int | None:
     features = llb.get_host_cpu_features()
     if core not in _DIRECT_CORES or not all(features.get(f, False) for f in _AVX512):
         return None
-    return ctypes.cast(fn, ctypes.c_void_p).value
+    address = ctypes.cast(fn, ctypes.c_void_p).value
+    return address if _direct_works(address) else None
+
+
+def _direct_works(address: int) -> bool:
+    """Does the function at ``address`` compute ``C = A B`` with the direct kernel's interface
+    (checked once on a small product with leading dimensions wider than the matrices, so a
+    library whose kernel changed its arguments is not used)?"""
+    fp, i64 = ctypes.POINTER(ctypes.c_float), ctypes.c_int64
+    fn = ctypes.CFUNCTYPE(None, i64, i64, i64, fp, i64, fp, i64, fp, i64)(address)
+    a = (np.arange(3 * 7, dtype=np.float32).reshape(3, 7) % 5) - 2  # A = a[:, :5], lda 7
+    b = (np.arange(5 * 6, dtype=np.float32).reshape(5, 6) % 7) - 3  # B = b[:, :4], ldb 6
+    c = np.full((3, 5), 9.0, np.float32)  # C = c[:, :4], ldc 5
+    fn(3, 4, 5, a.ctypes.data_as(fp), 7, b.ctypes.data_as(fp), 6, c.ctypes.data_as(fp), 5)
+    want = a[:, :5].astype(np.float64) @ b[:, :4].astype(np.float64)
+    return bool(np.array_equal(c[:, :4], want) and np.all(c[:, 4] == 9.0))
 
 
 def _fallback(dtype):
