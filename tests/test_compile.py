@@ -10,6 +10,7 @@ a machine, then served from the on-disk cache).
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import cells_from_ops
@@ -295,6 +296,44 @@ def test_every_op_compiled_with_numba():
 
 
 @pytest.mark.slow
+def test_weight_gradient_products_run_outside_the_one_thread_section(monkeypatch):
+    """The time loop runs with one BLAS thread; the products for the weight gradients over all
+    steps (``post``) run after it, with the caller's threads, and complete the gradients."""
+    depth = [0]
+
+    @contextlib.contextmanager
+    def one_thread():
+        depth[0] += 1
+        try:
+            yield
+        finally:
+            depth[0] -= 1
+
+    monkeypatch.setattr(runtime, "one_blas_thread", one_thread)
+    rng = np.random.default_rng(5)
+    cell = MGU(rng)
+    x, h = _inputs(rng, T=4, B=3)
+    fast = compile_cell(cell)
+    out, _ = fast(x, h)
+    (program,) = fast._plans.values()
+    assert program.layout.post_args and "def post(" in program.source
+    seen = []
+    for name in ("bwd", "post"):
+        fn = getattr(program, name)
+        monkeypatch.setattr(
+            program, name, lambda *a, _fn=fn, _n=name: seen.append((_n, depth[0])) or _fn(*a)
+        )
+    w_out = tr.tensor(rng.standard_normal(out.shape))
+    (out * w_out).sum().backward()
+    assert seen == [("bwd", 1), ("post", 0)]
+    got = [p.grad.data.copy() for p in cell.parameters()]
+    for p in cell.parameters():
+        p.grad = None
+    (unroll(cell, x, h)[0] * w_out).sum().backward()
+    for g, p in zip(got, cell.parameters(), strict=True):
+        np.testing.assert_allclose(g, p.grad.data, rtol=1e-10, atol=1e-12)
+
+
 def test_float32_compiled_matches_float64():
     rng = np.random.default_rng(4)
     cell = MGU(rng)
@@ -367,9 +406,10 @@ def test_program_source_written_to_cache_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("TINYRNN_KERNELS", "numpy")
     assert runtime.cache_dir() == tmp_path
     monkeypatch.setenv("TINYRNN_KERNELS", "numba")
-    source = "import numpy as np\n\n\ndef fwd():\n    return 1\n\n\ndef bwd():\n    return 2\n"
-    fwd, bwd, digest = runtime.load_program(source)
-    assert (fwd(), bwd()) == (1, 2)
+    names = ("fwd", "bwd", "post")
+    source = "\n\n".join(f"def {f}():\n    return {i}\n" for i, f in enumerate(names))
+    fwd, bwd, post, digest = runtime.load_program(source)
+    assert (fwd(), bwd(), post()) == (0, 1, 2)
     assert (tmp_path / f"tinyrnn_cell_{digest}.py").read_text() == source
 
 

@@ -1,8 +1,8 @@
 """Source generation: the forward time loop of a traced cell and its reverse-mode backward.
 
-From an analysed ``StepGraph`` (trace.py) this writes two functions, ``fwd`` and ``bwd``, as
-Python source that Numba compiles (and that also runs as plain Python, for tests and for
-``NUMBA_DISABLE_JIT=1``):
+From an analysed ``StepGraph`` (trace.py) this writes three functions, ``fwd``, ``bwd`` and
+``post``, as Python source that Numba compiles (and that also runs as plain Python, for tests
+and for ``NUMBA_DISABLE_JIT=1``):
 
 ``fwd(L, rev, X, Q0.., P0.., S0..) -> (OUT, F0.., saved..)`` runs the cell's loop ops for every
 step ``t`` (backwards in time when ``rev``): ``X`` (T, B, I) is the input, ``Q*`` (T, B, n) the
@@ -33,7 +33,11 @@ in a GRU) is recomputed there instead of saved. The first state part before each
 is not kept either when the backward needs it: it is the previous step's output (``OUT``, which
 the caller holds anyway), or the initial state where no step of that sequence came before.
 
-``bwd(L, rev, X, Q.., P.., saved.., GOUT, GF0..) -> (GX, GQ0.., GP0.., GS0..)`` walks the steps
+``bwd(L, rev, X, Q.., P.., saved.., GOUT, GF0..) -> (GX, GQ0.., GP0.., GS0.., post args..)``
+hands the arrays of the weight-gradient products to ``post(args..)``, which adds those
+products over all steps (``G += A^T dZ``) in place: the runtime runs ``bwd`` with one BLAS
+thread (its per-step products are small) and ``post`` with the caller's threads (its products
+are large; with two threads a GRU step at M went from 10.5 to 9.0 ms). ``bwd`` walks the steps
 in reverse order and the segments of a step in reverse order. In a run, an adjoint that stays
 in the run is an expression (or a scratch row) built from the terms of its readers; each array
 adjoint gets one loop adding all of the run's terms (``+=``; at a broadcast index such as
@@ -67,6 +71,7 @@ W 512x2048 696/775, W 128x512 36/55; backward 651/771 and 36/52); float64 keeps 
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,6 +126,26 @@ class Layout:
     n_saved: int = 0
     uses_x: bool = False
     q_read: list[bool] = field(default_factory=list)  # does the backward read q_values[j]?
+    post_args: list[str] = field(default_factory=list)  # bwd's last results, post's arguments
+
+
+_GLOBALS = {"np", "gemm", "range", "_exp", "_sig", "_tanh"}
+
+
+def _free_names(lines: list[str]) -> list[str]:
+    """The names a block of generated statements reads but does not assign (in a fixed
+    order): what ``bwd`` hands to ``post``."""
+    tree = ast.parse("def f():\n" + "\n".join(lines or ["    pass"]))
+    assigned = {
+        t.id for n in ast.walk(tree) if isinstance(n, (ast.Assign, ast.For, ast.AugAssign))
+        for t in ast.walk(n.targets[0] if isinstance(n, ast.Assign) else n.target)
+        if isinstance(t, ast.Name) and not isinstance(n, ast.AugAssign)
+    }  # fmt: skip
+    names: list[str] = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name) and n.id not in _GLOBALS | assigned and n.id not in names:
+            names.append(n.id)
+    return names
 
 
 class _Writer:
@@ -1012,7 +1037,7 @@ class _Gen:
         out = [header, "import numpy as np", "", "from tinyrnn.compile.runtime import jit",
                "from tinyrnn.kernels.gemm import gemm",
                "from tinyrnn.kernels.seq_jit import _exp, _sig, _tanh", "", ""]  # fmt: skip
-        out += with_consts(body_f) + ["", ""] + with_consts(body_b)
+        out += with_consts(body_f) + ["", ""] + with_consts(body_b) + ["", ""] + self._post()
         return "\n".join(out) + "\n"
 
     def _signature_inputs(self) -> list[str]:
@@ -1217,6 +1242,8 @@ class _Gen:
                         self._kloop(w, cols, f"CS{store}[k] += row[k]")
             for grad, plus, store, cols in self.colsums:
                 self._kloop(w, cols, f"{grad}[0, k] {'+' if plus else '-'}= CS{store}[k]")
+            post = _Writer()  # the weight-gradient products, run by ``post``
+            post.depth = 1
             for n in self.nodes:
                 if n.fn is L.MatMul:
                     left, right = n.args
@@ -1226,17 +1253,26 @@ class _Gen:
                     kind, name, _ = self.storage(n.outs[0])
                     gw = f"G{self.name(right)}"
                     if self.h_from_out and left is g.states[0]:
-                        self._h_weight_grad(w, gw, name, K, N)
+                        self._h_weight_grad(post, gw, name, K, N)
                         continue
-                    w(
+                    post(
                         f"gemm({self.all_steps(left)}.reshape((T * B, "
                         f"{K})).T, {name}.reshape((T * B, {N})), {gw}, 1.0)"
                     )
             gq = [f"G{self.name(v)}" for v in lay.q_values]
             gp = [f"GP{j}" for j in range(len(lay.p_values))]
             gs = [f"gf{k}" for k in range(len(g.states))]
-            w(f"return ({', '.join(['GX', *gq, *gp, *gs])},)")
+            lay.post_args = _free_names(post.lines)
+            w(f"return ({', '.join(['GX', *gq, *gp, *gs, *lay.post_args])},)")
+        self.post_lines = post.lines
         return w.lines
+
+    def _post(self) -> list[str]:
+        """``post``: the products for the weight gradients, ``G += A^T dZ`` over all steps, in
+        place on arrays ``bwd`` returns. The runtime runs it outside the one-thread section of
+        the loop, so with more BLAS threads these large products use them."""
+        args = ", ".join(self.layout.post_args)
+        return ["@jit", f"def post({args}):", *(self.post_lines or ["    pass"])]
 
     def _transposed(self, v: Value) -> bool:
         """Is ``v`` the transpose of a matrix made before the loop (``W.T``, column-major)? Its

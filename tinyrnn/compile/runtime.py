@@ -24,7 +24,9 @@ before each step).
 With ``TINYRNN_KERNELS=numpy`` or ``NUMBA_DISABLE_JIT=1`` the generated source runs as plain
 Python (slow; for tests and debugging). The loops' products run on NumPy's OpenBLAS
 (``kernels.gemm``) on one thread, as the sequence kernels do
-(``kernels.seq_jit.one_blas_thread``).
+(``kernels.seq_jit.one_blas_thread``); the products for the weight gradients over all steps
+(the generated ``post``) run after the loop with the caller's BLAS threads, as the large
+products around the sequence kernels do.
 """
 
 from __future__ import annotations
@@ -105,12 +107,12 @@ def _kernel_version() -> str:
     return h.hexdigest()[:12]
 
 
-_PROGRAMS: dict[str, tuple[Any, Any]] = {}
+_PROGRAMS: dict[str, tuple[Any, Any, Any]] = {}
 STATS = {"traces": 0, "programs_built": 0, "programs_loaded": 0}
 
 
-def load_program(source: str) -> tuple[Any, Any, str]:
-    """(fwd, bwd, digest) for a generated source, from memory, disk, or freshly made."""
+def load_program(source: str) -> tuple[Any, Any, Any, str]:
+    """(fwd, bwd, post, digest) for a generated source, from memory, disk, or freshly made."""
     python = _python_mode()
     digest = hashlib.sha256(source.encode()).hexdigest()[:24]
     key = ("py:" if python else "nb:") + digest
@@ -120,7 +122,7 @@ def load_program(source: str) -> tuple[Any, Any, str]:
     if python:
         namespace: dict[str, Any] = {"__name__": name}
         exec(compile(source, f"<{name}>", "exec"), namespace)  # noqa: S102 - our generated code
-        fns = (namespace["fwd"], namespace["bwd"])
+        fns = (namespace["fwd"], namespace["bwd"], namespace["post"])
     else:
         path = cache_dir() / f"{name}.py"
         if not path.exists() or path.read_text() != source:
@@ -132,7 +134,7 @@ def load_program(source: str) -> tuple[Any, Any, str]:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-        fns = (module.fwd, module.bwd)
+        fns = (module.fwd, module.bwd, module.post)
     STATS["programs_built"] += 1
     _PROGRAMS[key] = fns
     return (*fns, digest)
@@ -147,7 +149,7 @@ class Program:
             f"# generator, runtime and helper kernels {_kernel_version()}"
         )
         self.source, self.layout = codegen.generate(graph, header)
-        self.fwd, self.bwd, self.digest = load_program(self.source)
+        self.fwd, self.bwd, self.post, self.digest = load_program(self.source)
         self.graph = graph
         self.dtype = graph.dtype
 
@@ -214,6 +216,10 @@ class CompiledLoop(Function):
             none = np.empty((0, 0, 0), dt)
             qs = [none if q is None else q for q in kept]
             res = program.bwd(L, reverse, X, *qs, *ps, *gqs, *saved, gout, *gss)
+        n_post = len(program.layout.post_args)
+        # the weight-gradient products over all steps, with the BLAS threads the caller set
+        program.post(*res[len(res) - n_post :])
+        res = res[: len(res) - n_post]
         nq, n_p = len(program.layout.q_values), len(ps)
         gx = res[0] if program.layout.uses_x else None
         gq = list(res[1 : 1 + nq])
