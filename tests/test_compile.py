@@ -296,6 +296,20 @@ def test_every_op_compiled_with_numba():
 
 
 @pytest.mark.slow
+def test_free_names_are_what_post_reads_and_does_not_assign():
+    from tinyrnn.compile.codegen import _free_names
+
+    lines = [
+        "    if rev:",
+        "        for b in range(B):",
+        "            lb = L[b]",
+        "            G0 += np.outer(S[b], D[lb - 1, b])",
+        "    gemm(A.T, D, G0, 1.0)",
+    ]
+    assert sorted(_free_names(lines)) == ["A", "B", "D", "G0", "L", "S", "rev"]
+    assert _free_names([]) == []
+
+
 def test_weight_gradient_products_run_outside_the_one_thread_section(monkeypatch):
     """The time loop runs with one BLAS thread; the products for the weight gradients over all
     steps (``post``) run after it, with the caller's threads, and complete the gradients."""

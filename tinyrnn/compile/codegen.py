@@ -136,14 +136,15 @@ def _free_names(lines: list[str]) -> list[str]:
     """The names a block of generated statements reads but does not assign (in a fixed
     order): what ``bwd`` hands to ``post``."""
     tree = ast.parse("def f():\n" + "\n".join(lines or ["    pass"]))
-    assigned = {
-        t.id for n in ast.walk(tree) if isinstance(n, (ast.Assign, ast.For, ast.AugAssign))
-        for t in ast.walk(n.targets[0] if isinstance(n, ast.Assign) else n.target)
-        if isinstance(t, ast.Name) and not isinstance(n, ast.AugAssign)
-    }  # fmt: skip
+    assigned = set(_GLOBALS)  # ``x += y`` reads x: only plain assignments and loop targets
+    for n in ast.walk(tree):
+        targets = (
+            n.targets if isinstance(n, ast.Assign) else [n.target] if isinstance(n, ast.For) else []
+        )
+        assigned.update(x.id for t in targets for x in ast.walk(t) if isinstance(x, ast.Name))
     names: list[str] = []
     for n in ast.walk(tree):
-        if isinstance(n, ast.Name) and n.id not in _GLOBALS | assigned and n.id not in names:
+        if isinstance(n, ast.Name) and n.id not in assigned and n.id not in names:
             names.append(n.id)
     return names
 
