@@ -295,7 +295,6 @@ def test_every_op_compiled_with_numba():
     _assert_close(_run_both(cell, x, state, lengths=[4, 2], reverse=True), rtol=1e-9, atol=1e-11)
 
 
-@pytest.mark.slow
 def test_free_names_are_what_post_reads_and_does_not_assign():
     from tinyrnn.compile.codegen import _free_names
 
@@ -348,6 +347,7 @@ def test_weight_gradient_products_run_outside_the_one_thread_section(monkeypatch
         np.testing.assert_allclose(g, p.grad.data, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_float32_compiled_matches_float64():
     rng = np.random.default_rng(4)
     cell = MGU(rng)

@@ -140,22 +140,27 @@ def _padded(m, k, n, seed):
     return A, B, rng.standard_normal((m, n + 1)).astype(np.float32)
 
 
-def _call_direct_interface(address, m, k, n, seed):
-    fp, i64 = ctypes.POINTER(ctypes.c_float), ctypes.c_int64
-    fn = ctypes.CFUNCTYPE(None, i64, i64, i64, fp, i64, fp, i64, fp, i64)(address)
+def _through_direct_interface(address, m, k, n, seed):
+    """``C = A B`` through the direct interface at ``address``, on operands with leading
+    dimensions wider than the matrices: (result, float64 product, C's column past n before
+    and after)."""
+    fp = ctypes.POINTER(ctypes.c_float)
     A, B, C = _padded(m, k, n, seed)
     tail = C[:, n:].copy()
-    fn(m, n, k, A.ctypes.data_as(fp), k + 2, B.ctypes.data_as(fp), n + 3,
-       C.ctypes.data_as(fp), n + 1)  # fmt: skip
+    G._direct_fn(address)(m, n, k, A.ctypes.data_as(fp), k + 2, B.ctypes.data_as(fp), n + 3,
+                          C.ctypes.data_as(fp), n + 1)  # fmt: skip
     want = A[:, :k].astype(np.float64) @ B[:, :n].astype(np.float64)
-    np.testing.assert_allclose(C[:, :n], want, rtol=1e-4, atol=1e-4 * k)
-    np.testing.assert_array_equal(C[:, n:], tail)  # the column past n is left alone
+    return C[:, :n], want, tail, C[:, n:]
 
 
 @pytest.mark.parametrize("shape", [(32, 128, 512), (5, 7, 3), (1, 33, 17), (70, 9, 40)])
 def test_direct_standin_is_cblas_with_the_direct_interface(shape):
     """What ``tinyrnn_sgemm_direct`` is bound to where the unpacked kernel is not used."""
-    _call_direct_interface(G._direct_standin().address, *shape, seed=sum(shape))
+    got, want, tail, after = _through_direct_interface(
+        G._direct_standin().address, *shape, seed=sum(shape)
+    )
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * shape[1])
+    np.testing.assert_array_equal(after, tail)  # the column past n is left alone
 
 
 @pytest.mark.parametrize("shape", [(32, 128, 512), (5, 7, 3), (1, 33, 17), (70, 9, 40)])
@@ -163,7 +168,11 @@ def test_unpacked_kernel_where_bound(shape):
     if not G.DIRECT:
         pytest.skip("OpenBLAS's unpacked float32 kernel is not used on this machine")
     found = G._find(bundled_openblas_paths())
-    _call_direct_interface(found["tinyrnn_sgemm_direct"], *shape, seed=sum(shape))
+    got, want, tail, after = _through_direct_interface(
+        found["tinyrnn_sgemm_direct"], *shape, seed=sum(shape)
+    )
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * shape[1])
+    np.testing.assert_array_equal(after, tail)  # the column past n is left alone
 
 
 class _FakeLib:

@@ -129,7 +129,8 @@ class Layout:
     post_args: list[str] = field(default_factory=list)  # bwd's last results, post's arguments
 
 
-_GLOBALS = {"np", "gemm", "range", "_exp", "_sig", "_tanh"}
+_HELPERS = ("_exp", "_sig", "_tanh")  # what generated sources import from kernels.seq_jit
+_GLOBALS = {"np", "gemm", "range", *_HELPERS}  # names the generated module itself provides
 
 
 def _free_names(lines: list[str]) -> list[str]:
@@ -1037,7 +1038,7 @@ class _Gen:
 
         out = [header, "import numpy as np", "", "from tinyrnn.compile.runtime import jit",
                "from tinyrnn.kernels.gemm import gemm",
-               "from tinyrnn.kernels.seq_jit import _exp, _sig, _tanh", "", ""]  # fmt: skip
+               f"from tinyrnn.kernels.seq_jit import {', '.join(_HELPERS)}", "", ""]  # fmt: skip
         out += with_consts(body_f) + ["", ""] + with_consts(body_b) + ["", ""] + self._post()
         return "\n".join(out) + "\n"
 

@@ -217,9 +217,9 @@ class CompiledLoop(Function):
             qs = [none if q is None else q for q in kept]
             res = program.bwd(L, reverse, X, *qs, *ps, *gqs, *saved, gout, *gss)
         n_post = len(program.layout.post_args)
-        # the weight-gradient products over all steps, with the BLAS threads the caller set
-        program.post(*res[len(res) - n_post :])
-        res = res[: len(res) - n_post]
+        if n_post:  # the weight-gradient products over all steps, with the caller's threads
+            program.post(*res[len(res) - n_post :])
+            res = res[: len(res) - n_post]
         nq, n_p = len(program.layout.q_values), len(ps)
         gx = res[0] if program.layout.uses_x else None
         gq = list(res[1 : 1 + nq])

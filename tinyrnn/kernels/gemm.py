@@ -112,12 +112,18 @@ def _direct_address(lib) -> int | None:
     return address if _direct_works(address) else None
 
 
+def _direct_fn(address: int):
+    """A ctypes function for the direct interface at ``address``: ``(M, N, K, A, lda, B, ldb,
+    C, ldc)``, ``C = A B`` on row-major float32 pointers."""
+    fp, i64 = ctypes.POINTER(ctypes.c_float), ctypes.c_int64
+    return ctypes.CFUNCTYPE(None, i64, i64, i64, fp, i64, fp, i64, fp, i64)(address)
+
+
 def _direct_works(address: int) -> bool:
     """Does the function at ``address`` compute ``C = A B`` with the direct kernel's interface
     (checked once on a small product with leading dimensions wider than the matrices, so a
     library whose kernel changed its arguments is not used)?"""
-    fp, i64 = ctypes.POINTER(ctypes.c_float), ctypes.c_int64
-    fn = ctypes.CFUNCTYPE(None, i64, i64, i64, fp, i64, fp, i64, fp, i64)(address)
+    fn, fp = _direct_fn(address), ctypes.POINTER(ctypes.c_float)
     a = (np.arange(3 * 7, dtype=np.float32).reshape(3, 7) % 5) - 2  # A = a[:, :5], lda 7
     b = (np.arange(5 * 6, dtype=np.float32).reshape(5, 6) % 7) - 3  # B = b[:, :4], ldb 6
     c = np.full((3, 5), 9.0, np.float32)  # C = c[:, :4], ldc 5
@@ -221,10 +227,10 @@ def _bind() -> tuple[str, bool]:
         return backend, True
     try:
         fn = _direct_standin()
-        _KEEP.append(fn)
-        llb.add_symbol("tinyrnn_sgemm_direct", fn.address)
-    except Exception:  # NUMBA_DISABLE_JIT=1 (with NumPy's BLAS found): nothing is compiled
-        pass
+    except Exception:  # NUMBA_DISABLE_JIT=1 (with NumPy's BLAS found): nothing calls the name
+        return backend, False
+    _KEEP.append(fn)
+    llb.add_symbol("tinyrnn_sgemm_direct", fn.address)
     return backend, False
 
 
