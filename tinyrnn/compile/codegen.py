@@ -64,9 +64,10 @@ plain form: at W 128x512 the transposed product alone is faster (45.7 against 51
 whole LSTM training step with it, copy back included, was not (A/B runs at B=32, H=128); the
 backward product ``dZ W^T`` gains from the transposed form only for the largest matrices.
 All of this is for packed products: where ``kernels.gemm`` has the unpacked float32 kernel
-(``DIRECT``), float32 programs keep every product plain, which that kernel runs faster than
-either packed form (one thread, us per product, plain/transposed: forward ``h W`` at B=32,
-W 512x2048 696/775, W 128x512 36/55; backward 651/771 and 36/52); float64 keeps the rule.
+(``DIRECT``), float32 programs keep every product plain: that kernel runs it at least as fast
+as the packed transposed form before its copy back (``benchmarks/bench_gemm.py``, one thread,
+us per product, unpacked plain/packed transposed: B=32, W 128x512 36.4/46.0, W 512x2048
+682/746; B=64, W 512x2048 1394/1394). float64 keeps the rule.
 """
 
 from __future__ import annotations

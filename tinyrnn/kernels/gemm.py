@@ -23,11 +23,12 @@ blocks before it multiplies, which is most of the cost when one operand is a wei
 hundred KiB and the other a batch of 32 rows, as in every step of a recurrent layer. OpenBLAS's
 AVX-512 build also has a kernel that works on the operands where they lie
 (``sgemm_direct_SKYLAKEX``, for ``C = A B``, row-major, no transposes); its own dispatch takes
-it only for products below a size it was tuned for, and not from NumPy's calls. Measured on the
-test machine (one thread, us per product, cblas/direct): 32x128 @ 128x512 50.3/37.2,
-32x512 @ 512x128 50.1/36.9, 32x512 @ 512x2048 1058/690, 64x128 @ 128x512 92.9/72.9,
-2048x64 @ 64x512 1475/1241; it loses only once the right operand no longer fits the cache and
-the left one is tall (8192x256 @ 256x2048 87.0/99.9 ms). So a float32 product with ``beta = 0``
+it only for products below a size it was tuned for, and not from NumPy's calls. Measured with
+``benchmarks/bench_gemm.py`` on the test machine (one thread, us per product, packed/unpacked):
+32x128 @ 128x512 53.1/36.4, 32x512 @ 512x128 48.1/35.8, 32x512 @ 512x2048 1100/682,
+64x128 @ 128x512 92.4/72.6, 2048x64 @ 64x512 1339/1186; it loses only once the right operand
+no longer fits the cache and the left one is tall (8192x256 @ 256x2048 84.4/91.2 ms). So a
+float32 product with ``beta = 0``
 and C-contiguous ``a``, ``b`` and ``out`` calls it (under the name ``tinyrnn_sgemm_direct``)
 when ``M <= 64`` or ``K N <= 2^18``, if the library exports it, OpenBLAS runs its SkylakeX
 (or later) kernels, the CPU has AVX-512 (F, CD, BW, DQ, VL) and one small product through it,
